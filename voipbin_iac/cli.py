@@ -1,0 +1,257 @@
+"""The command line: argparse, the console, and the one place errors become exit codes.
+
+Exit codes: 0 success; 1 error or refusal; 2 changes present (`plan --detailed-exitcode`).
+Every expected failure is an `IacError` and prints as `error: ...` lines plus a `hint:`; a
+traceback means a bug. Everything printed passes through the redactor first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from . import __version__, commands
+from .clock import Clock, SystemClock
+from .emulator import EmulatorStateError
+from .errors import IacError, UsageError
+from .manifest import FORMATS
+from .redact import RedactingFilter, Redactor
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+@dataclass
+class Console:
+    """Streams, environment and settings of one invocation."""
+
+    stdout: TextIO
+    stderr: TextIO
+    stdin: TextIO
+    env: Mapping[str, str]
+    clock: Clock
+    redactor: Redactor = field(default_factory=Redactor)
+    verbosity: int = 0
+    color: bool = False
+
+    def out(self, text: str) -> None:
+        self.stdout.write(self.redactor(text))
+        self.stdout.flush()
+
+    def err(self, text: str) -> None:
+        if self.verbosity >= 0 or text.startswith(("error:", "hint:")):
+            self.stderr.write(self.redactor(text if text.endswith("\n") else text + "\n"))
+            self.stderr.flush()
+
+    def interactive(self) -> bool:
+        return _isatty(self.stdin) and _isatty(self.stderr)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad usage; 2 means "changes present" here, so exit 1 instead."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more detail on stderr")
+    p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    p.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+
+
+def _connection(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("connection (VOIPBIN_API_KEY, VOIPBIN_API_BASE_URL, "
+                             "VOIPBIN_AUTH_TRANSPORT)")
+    g.add_argument("--emulator", action="store_true",
+                   help="use the embedded VoIPBin emulator instead of the real API")
+    g.add_argument("--emulator-state", metavar="PATH", default=".voipbin-emulator.sqlite3",
+                   help="the emulator's SQLite state (default: %(default)s)")
+    g.add_argument("--rate-limit", metavar="RPS", type=float, default=16.7,
+                   help="client-side requests per second (default: the platform's 16.7)")
+    g.add_argument("--timeout", metavar="SECONDS", type=float, default=30.0,
+                   help="per-request timeout (default: %(default)s)")
+
+
+def _files(p: argparse.ArgumentParser, manifest: bool = True) -> None:
+    p.add_argument("files", nargs="*", metavar="FILE", help="desired-state file(s), merged in "
+                   "order (later files override earlier ones)")
+    p.add_argument("-f", "--file", dest="more_files", action="append", default=[],
+                   metavar="FILE", help="another desired-state file (repeatable)")
+    if manifest:
+        p.add_argument("--manifest", metavar="PATH",
+                       help="manifest path (default: <last file stem>.manifest.yaml beside it)")
+
+
+def _scope(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prune", action="store_true",
+                   help="delete owned agents whose key left the file (never protected ones)")
+    p.add_argument("--target", action="append", default=[], metavar="KEY",
+                   help="only this agent (repeatable)")
+    p.add_argument("--exclude", action="append", default=[], metavar="KEY",
+                   help="leave this agent alone (repeatable)")
+
+
+def _one_file(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--file", default="agents.yaml", metavar="FILE",
+                   help="the desired-state file (default: %(default)s)")
+    p.add_argument("--manifest", metavar="PATH", help="manifest path (default: beside FILE)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="voipbin-iac", description="Declarative provisioning of VoIPBin AI "
+                     "voice agents: plan, apply, and a manifest of Direct Hash SIP URIs.")
+    parser.add_argument("--version", action="version", version=f"voipbin-iac {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("validate", help="offline checks of desired-state files")
+    _files(p, manifest=False)
+    _common(p)
+
+    p = sub.add_parser("plan", help="show what apply would change (read-only)")
+    _files(p)
+    _scope(p)
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p.add_argument("--out", metavar="PLAN", help="save the plan for `apply --plan`")
+    p.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 2 when there are changes, 0 when there are none")
+    _connection(p)
+    _common(p)
+
+    p = sub.add_parser("apply", help="make the account match the desired state")
+    _files(p)
+    _scope(p)
+    p.add_argument("--plan", metavar="PLAN", help="apply exactly this saved plan")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--force", action="store_true", help="go past the safety threshold")
+    p.add_argument("--concurrency", type=int, default=4, metavar="N",
+                   help="writes in flight at once (default: %(default)s)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--smoke", action="store_true",
+                   help="after apply, place a test call to each created or changed agent")
+    p.add_argument("--smoke-from", metavar="ADDRESS", default="sip:voipbin-iac@example.com",
+                   help="caller address for --smoke (default: %(default)s)")
+    _connection(p)
+    _common(p)
+
+    p = sub.add_parser("export", help="the account's AIs as a desired-state file and manifest")
+    p.add_argument("--out", metavar="FILE", help="write FILE and its manifest (default: stdout)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    _connection(p)
+    _common(p)
+
+    p = sub.add_parser("import", help="record an existing AI as owned by KEY")
+    p.add_argument("key", metavar="KEY")
+    p.add_argument("id", metavar="ID")
+    _one_file(p)
+    _connection(p)
+    _common(p)
+
+    p = sub.add_parser("rotate", help="give KEY a new direct hash (the old SIP URI stops)")
+    p.add_argument("key", metavar="KEY")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _one_file(p)
+    _connection(p)
+    _common(p)
+
+    p = sub.add_parser("call", help="place a test call to KEY's SIP URI")
+    p.add_argument("key", metavar="KEY")
+    p.add_argument("--from", dest="source", required=True, metavar="ADDRESS",
+                   help="caller: sip:user@host or tel:+15551234567")
+    _one_file(p)
+    _connection(p)
+    _common(p)
+
+    p = sub.add_parser("signup", help="create a VoIPBin account; prints its accesskey once")
+    p.add_argument("--email", required=True)
+    p.add_argument("--name")
+    p.add_argument("--accept-tos", action="store_true", help="accept VoIPBin's terms of service")
+    _connection(p)
+    _common(p)
+
+    p = sub.add_parser("manifest", help="print the manifest for other tools")
+    _one_file(p)
+    p.add_argument("--format", choices=FORMATS, default="yaml")
+    _common(p)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the desired-state file")
+    p.add_argument("--manifest", action="store_true", help="the manifest's schema instead")
+    _common(p)
+
+    p = sub.add_parser("emulator", help="serve the VoIPBin emulator over HTTP")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8900)
+    p.add_argument("--state", default="emulator.sqlite3", metavar="FILE")
+    p.add_argument("--accesskey", action="append", default=[], metavar="KEY",
+                   help="an accepted accesskey, one customer each (repeatable)")
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--fault-rate", type=float, default=0.0)
+    p.add_argument("--rate-limit", type=float, default=16.7, metavar="RPS",
+                   help="per-customer limit (0: none; default: the platform's 16.7)")
+    p.add_argument("--seed", type=int)
+    _common(p)
+
+    p = sub.add_parser("completion", help="print a shell completion script")
+    p.add_argument("shell", choices=("bash", "zsh"))
+    return parser
+
+
+def _logging(console: Console) -> logging.Handler:
+    handler = logging.StreamHandler(console.stderr)
+    handler.addFilter(RedactingFilter(console.redactor))
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger = logging.getLogger("voipbin_iac")
+    logger.handlers = [handler]
+    logger.propagate = False
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}
+    logger.setLevel(level.get(console.verbosity, logging.DEBUG))
+    return handler
+
+
+def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
+         stdout: TextIO | None = None, stderr: TextIO | None = None,
+         env: Mapping[str, str] | None = None, clock: Clock | None = None) -> int:
+    """Run one command; return its exit code."""
+    console = Console(stdout or sys.stdout, stderr or sys.stderr, stdin or sys.stdin,
+                      dict(os.environ if env is None else env), clock or SystemClock())
+    key = console.env.get("VOIPBIN_API_KEY", "")
+    console.redactor.add(key)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(console.stdout)
+            return EXIT_ERROR
+        console.verbosity = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0)
+        console.color = (not getattr(args, "no_color", False) and "NO_COLOR" not in console.env
+                         and _isatty(console.stdout))
+        _logging(console)
+        return commands.run(args, console, parser)
+    except IacError as exc:
+        for line in exc.lines():
+            console.err(f"error: {line}")
+        if exc.hint:
+            console.err(f"hint: {exc.hint}")
+        return EXIT_ERROR
+    except EmulatorStateError as exc:
+        console.err(f"error: emulator state: {exc}")
+        console.err("hint: point --emulator-state at a new file, or delete the damaged one")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        console.err("error: interrupted")
+        return EXIT_ERROR
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0) if isinstance(exc.code, int | None) else EXIT_ERROR
+    finally:
+        logging.getLogger("voipbin_iac").handlers = []

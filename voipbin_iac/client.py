@@ -1,0 +1,393 @@
+"""`VoipbinClient`: the only code that talks HTTP to VoIPBin.
+
+It owns authentication (accesskey as cookie or `?accesskey=`, as the official client sends it),
+cursor paging (`page_size=100` until the empty page), client-side pacing with a token bucket
+(the platform's per-customer 16.7/s, burst 33), retries with exponential backoff and full jitter
+for requests that are safe to repeat, `Retry-After`, and the translation of every failure into
+the `errors` tree with method, path, status and request id, never the accesskey. The transport,
+clock and random source are injected, so tests run over loopback or in-process and never sleep.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from . import __version__, fields
+from .clock import Clock, SystemClock
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    NotFoundError,
+    OutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ResponseError,
+    ServerError,
+    TransportError,
+    UsageError,
+)
+from .model import LiveAgent
+from .ratelimit import PLATFORM_RATE, TokenBucket
+from .redact import Redactor, Secret
+
+DEFAULT_BASE_URL = "https://api.voipbin.net/v1.0"
+PAGE_SIZE = 100
+
+_ID = re.compile(r"/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HINTS = {
+    401: "VoIPBin refused the accesskey: check VOIPBIN_API_KEY (create a key in the VoIPBin "
+         "console or with `voipbin-iac signup`), or try the tool with --emulator",
+    403: "the object belongs to another customer or the account is frozen: check that "
+         "VOIPBIN_API_KEY is the key of the account this file manages",
+    404: "it no longer exists (deleted elsewhere?): run `voipbin-iac plan` again",
+    429: "VoIPBin's rate limit held: lower --rate-limit or --concurrency, or run again later",
+    500: "VoIPBin answers 500 when it rejects engine_model, type, tts_type or stt_type: check "
+         "those fields (`voipbin-iac validate` checks them offline)",
+    502: "VoIPBin or a proxy in front of it failed: run again; creates are never duplicated",
+}
+_ERRORS: dict[int, type[ApiError]] = {
+    401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError,
+    429: RateLimitedError,
+}
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the API is and how to authenticate to it."""
+
+    base_url: str
+    accesskey: Secret = field(repr=False)
+    auth_transport: str = "cookie"  # or "query"
+
+    @property
+    def root_url(self) -> str:
+        """The server root, for the routes outside `/v1.0` (`/auth/signup`)."""
+        base = self.base_url.rstrip("/")
+        return base[: -len("/v1.0")] if base.endswith("/v1.0") else base
+
+
+def connection_from_env(env: Mapping[str, str], *, need_key: bool = True) -> Connection:
+    """The connection the official client's variables describe."""
+    key = env.get("VOIPBIN_API_KEY", "").strip()
+    if need_key and not key:
+        raise UsageError(
+            "VOIPBIN_API_KEY is not set",
+            hint="export VOIPBIN_API_KEY=<accesskey> (from the VoIPBin console or "
+                 "`voipbin-iac signup --email you@example.com --accept-tos`), or add --emulator "
+                 "to try everything on the embedded emulator",
+        )
+    transport = env.get("VOIPBIN_AUTH_TRANSPORT", "cookie").strip().lower() or "cookie"
+    if transport not in ("cookie", "query"):
+        raise UsageError(f"VOIPBIN_AUTH_TRANSPORT must be cookie or query, not {transport!r}")
+    base = env.get("VOIPBIN_API_BASE_URL", "").strip() or DEFAULT_BASE_URL
+    if not base.startswith(("http://", "https://")):
+        raise UsageError(f"VOIPBIN_API_BASE_URL must start with https://, not {base!r}")
+    return Connection(base.rstrip("/"), Secret(key), transport)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry requests that are safe to repeat."""
+
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_total_wait: float = 120.0
+
+
+def route_of(path: str) -> str:
+    """A path with ids replaced by `{id}`, for counting and logging."""
+    return _ID.sub("/{id}", path)
+
+
+class VoipbinClient:
+    """A paced, retrying, redacting VoIPBin API client over one `httpx.Client`."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
+        rate_limit: float | None = PLATFORM_RATE,
+        burst: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        redactor: Redactor | None = None,
+        logger: logging.Logger | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.connection = connection
+        self._clock = clock or SystemClock()
+        self._retry = retry or RetryPolicy()
+        self._bucket = TokenBucket(rate_limit, burst, self._clock) if rate_limit else None
+        self._redact = redactor or Redactor()
+        self._redact.add(connection.accesskey)
+        self._log = logger or logging.getLogger("voipbin_iac.client")
+        self._rng = rng or random.Random()
+        self._rng_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self._http = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            headers={"User-Agent": f"voipbin-iac/{__version__}", "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> VoipbinClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the AI resource -------------------------------------------------------------------
+
+    def list_ais(self) -> list[LiveAgent]:
+        """Every live (not deleted) AI of the account, following the cursor to the empty page."""
+        agents: list[LiveAgent] = []
+        seen: set[str] = set()
+        token = ""
+        while True:
+            params: dict[str, Any] = {"page_size": PAGE_SIZE}
+            if token:
+                params["page_token"] = token
+            data = self._call("GET", "/ais", params=params)
+            page, token_next = self._page(data, "GET", "/ais")
+            if not page:
+                return agents
+            for obj in page:
+                agent = self._agent(obj, "GET", "/ais")
+                if agent.id not in seen and agent.tm_delete is None:
+                    seen.add(agent.id)
+                    agents.append(agent)
+            if not token_next or token_next == token:
+                return agents
+            token = token_next
+
+    def get_ai(self, ai_id: str) -> LiveAgent:
+        path = f"/ais/{ai_id}"
+        return self._agent(self._call("GET", path), "GET", path)
+
+    def create_ai(self, body: Mapping[str, Any]) -> LiveAgent:
+        return self._agent(self._call("POST", "/ais", json=body), "POST", "/ais")
+
+    def update_ai(self, ai_id: str, body: Mapping[str, Any]) -> LiveAgent:
+        path = f"/ais/{ai_id}"
+        return self._agent(self._call("PUT", path, json=body), "PUT", path)
+
+    def delete_ai(self, ai_id: str) -> LiveAgent:
+        path = f"/ais/{ai_id}"
+        return self._agent(self._call("DELETE", path), "DELETE", path)
+
+    def regenerate_direct_hash(self, ai_id: str) -> LiveAgent:
+        path = f"/ais/{ai_id}/direct-hash-regenerate"
+        return self._agent(self._call("POST", path, retry_unknown=True), "POST", path)
+
+    # -- calls and signup ------------------------------------------------------------------
+
+    def create_call(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        data = self._call("POST", "/calls", json=body)
+        if not isinstance(data, dict) or not isinstance(data.get("calls"), list):
+            raise ResponseError("POST /calls answered without a `calls` list")
+        return data
+
+    def get_call(self, call_id: str) -> dict[str, Any]:
+        data = self._call("GET", f"/calls/{call_id}")
+        if not isinstance(data, dict):
+            raise ResponseError(f"GET /calls/{call_id} answered something that is not a call")
+        return data
+
+    def signup(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """`POST /auth/signup` (outside /v1.0, no credentials, bare status codes)."""
+        data = self._call("POST", "/auth/signup", json=body, root=True, auth=False)
+        if not isinstance(data, dict):
+            raise ResponseError("POST /auth/signup answered something that is not an object")
+        return data
+
+    # -- the request machinery -------------------------------------------------------------
+
+    def _page(self, data: Any, method: str, path: str) -> tuple[list[Any], str]:
+        if not isinstance(data, dict) or not isinstance(data.get("result"), list):
+            raise ResponseError(f"{method} {path} answered without a `result` list")
+        token = data.get("next_page_token") or ""
+        if not isinstance(token, str):
+            raise ResponseError(f"{method} {path} answered a non-text next_page_token")
+        return data["result"], token
+
+    def _agent(self, obj: Any, method: str, path: str) -> LiveAgent:
+        try:
+            return fields.live_from_api(obj)
+        except ValueError as exc:
+            raise ResponseError(f"{method} {path} answered an unexpected AI object: {exc}") \
+                from None
+
+    def _count(self, method: str, path: str) -> None:
+        with self._count_lock:
+            self.requests[f"{method} {route_of(path)}"] += 1
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+        root: bool = False,
+        auth: bool = True,
+        retry_unknown: bool | None = None,
+    ) -> Any:
+        """One API call with pacing and retries; returns the decoded JSON body."""
+        repeatable = method in ("GET", "PUT", "DELETE") if retry_unknown is None else retry_unknown
+        base = self.connection.root_url if root else self.connection.base_url
+        headers: dict[str, str] = {}
+        query = dict(params or {})
+        if auth:
+            key = self.connection.accesskey.reveal()
+            if self.connection.auth_transport == "query":
+                query["accesskey"] = key
+            else:
+                headers["Cookie"] = f"accesskey={key}"
+        attempt, waited = 0, 0.0
+        while True:
+            attempt += 1
+            if self._bucket is not None and not root:
+                self._bucket.acquire()
+            self._count(method, path)
+            started = self._clock.monotonic()
+            try:
+                response = self._http.request(method, base + path, params=query or None,
+                                              json=json, headers=headers)
+            except httpx.HTTPError as exc:
+                failure = self._transport_failure(exc, method, path, repeatable)
+                if failure is not None:
+                    raise failure from None
+                delay = self._backoff(attempt, waited, None)
+                if delay is None:
+                    raise self._no_answer(exc, method, path, repeatable) from None
+                self._log.info("%s %s: %s; retrying in %.1fs", method, path,
+                               self._redact(type(exc).__name__), delay)
+                waited += self._sleep(delay)
+                continue
+            elapsed = self._clock.monotonic() - started
+            request_id = response.headers.get("X-Request-Id", "")
+            self._log.debug("%s %s -> %s in %.0f ms (request id %s)", method, path,
+                            response.status_code, elapsed * 1000, request_id or "-")
+            if response.status_code < 400:
+                return self._json(response, method, path)
+            error = self._api_error(response, method, path)
+            retry_after = _retry_after(response)
+            if response.status_code == 429 and self._bucket is not None:
+                self._bucket.drain(retry_after or 1.0)
+            if self._retryable(response.status_code, method, repeatable):
+                delay = self._backoff(attempt, waited, retry_after)
+                if delay is not None:
+                    self._log.info("%s %s answered %s; retrying in %.1fs", method, path,
+                                   response.status_code, delay)
+                    waited += self._sleep(delay)
+                    continue
+            if response.status_code in (502, 503, 504) and not repeatable:
+                raise OutcomeUnknownError(
+                    method=method, path=path,
+                    cause=f"answered {response.status_code} after the request was sent",
+                    hint="the write may or may not have happened; the apply re-lists to find out",
+                ) from None
+            raise error
+
+    def _retryable(self, status: int, method: str, repeatable: bool) -> bool:
+        if status == 429:
+            return True  # refused before processing: safe for every method
+        if status in (502, 503, 504):
+            return repeatable
+        return status == 500 and method in ("GET", "DELETE")
+
+    def _transport_failure(self, exc: httpx.HTTPError, method: str, path: str,
+                           repeatable: bool) -> TransportError | None:
+        """None if the request may be retried, else the error to raise."""
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            return None  # never reached the server: safe to send again
+        if repeatable and isinstance(exc, httpx.TransportError):
+            return None
+        return self._no_answer(exc, method, path, repeatable)
+
+    def _no_answer(self, exc: httpx.HTTPError, method: str, path: str,
+                   repeatable: bool) -> TransportError:
+        cause = self._redact(f"{type(exc).__name__}: {exc}".rstrip(": "))
+        if not repeatable and not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return OutcomeUnknownError(
+                method=method, path=path, cause=cause,
+                hint="the write may or may not have happened; the apply re-lists to find out",
+            )
+        return TransportError(
+            method=method, path=path, cause=cause,
+            hint=f"check the network and VOIPBIN_API_BASE_URL ({self.connection.base_url}), "
+                 "then run again",
+        )
+
+    def _backoff(self, attempt: int, waited: float, retry_after: float | None) -> float | None:
+        """Seconds to wait before the next attempt, or None when the budget is spent."""
+        policy = self._retry
+        if attempt >= policy.max_attempts:
+            return None
+        with self._rng_lock:
+            jitter = self._rng.uniform(0, min(policy.max_delay, policy.base_delay * 2 ** attempt))
+        delay = max(retry_after or 0.0, jitter)
+        if waited + delay > policy.max_total_wait:
+            return None
+        return delay
+
+    def _sleep(self, seconds: float) -> float:
+        self._clock.sleep(seconds)
+        return seconds
+
+    def _json(self, response: httpx.Response, method: str, path: str) -> Any:
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            raise ResponseError(
+                f"{method} {path} answered {response.status_code} with a body that is not JSON"
+                f" ({len(response.content)} bytes)",
+                hint="check VOIPBIN_API_BASE_URL: it should end in /v1.0 of a VoIPBin API",
+            ) from None
+
+    def _api_error(self, response: httpx.Response, method: str, path: str) -> ApiError:
+        status = response.status_code
+        reason = detail = ""
+        request_id = response.headers.get("X-Request-Id", "")
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        envelope = body.get("error") if isinstance(body, dict) else None
+        if isinstance(envelope, dict):
+            reason = str(envelope.get("reason") or envelope.get("status") or "")
+            detail = str(envelope.get("message") or "")
+            request_id = str(envelope.get("request_id") or request_id)
+        kind = _ERRORS.get(status) or (ServerError if status >= 500 else ApiError)
+        hint = _HINTS.get(status) or (_HINTS[502] if status >= 500 else None)
+        if status == 500 and method in ("GET", "DELETE"):
+            hint = _HINTS[502]
+        return kind(method=method, path=path, status=status, reason=self._redact(reason),
+                    detail=self._redact(detail[:300]), request_id=request_id[:64], hint=hint)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,343 @@
+"""One function per CLI command: parse nothing, print through the console, return an exit code.
+
+Wiring only: the desired state comes from `config`, the client from here (the real API or the
+embedded emulator in-process), the work from `workflow`, `ops` and `export`, the words from
+`render`. Errors propagate to `cli.main` as `IacError`s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import threading
+from argparse import ArgumentParser, Namespace
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import config, export, ops, render, savedplan, schemacheck, workflow
+from . import manifest as manifests
+from .apply import ExecOptions
+from .client import Connection, VoipbinClient, connection_from_env
+from .completion import script as completion_script
+from .emulator import (
+    EmulatorApp,
+    EmulatorConfig,
+    EmulatorError,
+    EmulatorTransport,
+    Store,
+    run_emulator,
+)
+from .errors import ConfigError, IacError, RefusedError, UsageError
+from .model import DesiredState, Plan
+from .plan import PlanOptions
+from .progress import ProgressLine
+from .redact import Secret
+
+if TYPE_CHECKING:
+    from .cli import Console
+
+EMULATOR_KEY = "vb_emulator_demo"
+EMULATOR_URL = "http://emulator.invalid/v1.0"
+
+
+def run(args: Namespace, console: Console, parser: ArgumentParser) -> int:
+    if args.command == "completion":
+        return completion(args, console, parser)
+    handler = {
+        "validate": validate, "plan": plan, "apply": apply, "export": export_, "import":
+        import_, "rotate": rotate, "call": call, "signup": signup, "manifest": manifest,
+        "schema": schema, "emulator": emulator,
+    }[args.command]
+    return handler(args, console)
+
+
+# -- shared wiring ---------------------------------------------------------------------------
+
+def _files(args: Namespace) -> list[str]:
+    files = [*args.files, *args.more_files]
+    if not files:
+        raise UsageError(f"{args.command}: no desired-state file given",
+                         hint=f"voipbin-iac {args.command} agents.yaml")
+    return files
+
+
+def _desired(files: list[str], console: Console) -> DesiredState:
+    state = config.load(files, console.env)
+    for agent in state.agents.values():
+        console.redactor.add(agent.fields["engine_key"])
+    for warning in state.warnings:
+        console.err(f"warning: {warning}")
+    return state
+
+
+def _manifest_path(args: Namespace, files: list[str]) -> Path:
+    return Path(args.manifest) if args.manifest else manifests.path_for(files[-1])
+
+
+@contextlib.contextmanager
+def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, str]]:
+    """The client for the real API, or for the embedded emulator with `--emulator`."""
+    if args.rate_limit is not None and args.rate_limit < 0:
+        raise UsageError("--rate-limit must be 0 (no limit) or more")
+    with contextlib.ExitStack() as stack:
+        transport = None
+        if args.emulator:
+            store = Store.open(args.emulator_state, clock=console.clock)
+            stack.callback(store.close)
+            store.ensure_accesskey(EMULATOR_KEY)
+            transport = EmulatorTransport(EmulatorApp(store, EmulatorConfig(), console.clock))
+            connection = Connection(EMULATOR_URL, Secret(EMULATOR_KEY))
+            target = f"the embedded emulator ({args.emulator_state})"
+        else:
+            connection = connection_from_env(console.env, need_key=args.command != "signup")
+            target = connection.base_url
+        client = VoipbinClient(connection, transport=transport, clock=console.clock,
+                               rate_limit=args.rate_limit or None, timeout=args.timeout,
+                               redactor=console.redactor)
+        stack.callback(client.close)
+        yield client, target
+
+
+def _context(files: list[str], target: str, console: Console) -> render.Context:
+    return render.Context(files=tuple(files), target=target, color=console.color)
+
+
+def _options(args: Namespace) -> PlanOptions:
+    return PlanOptions(prune=args.prune, targets=frozenset(args.target),
+                       excludes=frozenset(args.exclude))
+
+
+def _ask(console: Console, question: str) -> bool:
+    if not console.interactive():
+        raise RefusedError("no terminal to confirm on", hint="pass --yes to go ahead without "
+                                                             "asking (as CI does)")
+    console.stderr.write(f"{question} Only 'yes' goes ahead: ")
+    console.stderr.flush()
+    return console.stdin.readline().strip() == "yes"
+
+
+# -- commands --------------------------------------------------------------------------------
+
+def validate(args: Namespace, console: Console) -> int:
+    files = _files(args)
+    state = _desired(files, console)
+    console.out(f"ok: {', '.join(files)}: {len(state.agents)} agents, "
+                f"{len(state.warnings)} warnings\n")
+    return 0
+
+
+def plan(args: Namespace, console: Console) -> int:
+    files = _files(args)
+    desired = _desired(files, console)
+    path = _manifest_path(args, files)
+    manifest = workflow.current_manifest(path, _logger())
+    with _client(args, console) as (client, target):
+        the_plan, _ = workflow.plan(client, desired, manifest, _options(args))
+        if args.out:
+            savedplan.save(Path(args.out), the_plan, desired, manifest, _options(args),
+                           workflow.account_of(client.connection))
+    ctx = _context(files, target, console)
+    text = {"text": render.text, "markdown": render.markdown}.get(args.format)
+    console.out(text(the_plan, ctx) if text else render.json_text(the_plan))
+    if args.out:
+        console.err(f"saved the plan to {args.out}; apply it with "
+                    f"`voipbin-iac apply {' '.join(files)} --plan {args.out}`")
+    return 2 if args.detailed_exitcode and the_plan.has_changes else 0
+
+
+def apply(args: Namespace, console: Console) -> int:
+    files = _files(args)
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if args.plan and (args.prune or args.target or args.exclude):
+        raise UsageError("--plan applies the saved plan as it is: --prune, --target and "
+                         "--exclude belong to the `plan --out` that made it")
+    desired = _desired(files, console)
+    saved = savedplan.load(Path(args.plan)) if args.plan else None
+    request = workflow.ApplyRequest(
+        manifest_path=_manifest_path(args, files), options=_options(args), saved=saved,
+        force=args.force, execution=ExecOptions(concurrency=args.concurrency))
+    with _client(args, console) as (client, target):
+        ctx = _context(files, target, console)
+
+        def confirm(the_plan: Plan) -> bool:
+            shown = render.text(the_plan, ctx)
+            (console.err if args.format == "json" else console.out)(shown)
+            if args.yes:
+                return True
+            return _ask(console, f"Apply these changes to {target}?")
+
+        progress = ProgressLine(console.stderr, console.clock, enabled=console.verbosity >= 0)
+        with _interruptible() as stop:
+            the_plan, result = workflow.apply(client, desired, request, clock=console.clock,
+                                              confirm=confirm, stop=stop,
+                                              progress=progress.update, log=_logger())
+        progress.finish()
+        if not the_plan.has_changes and args.format == "text":
+            console.out(render.text(the_plan, ctx))
+        if args.format == "json":
+            console.out(json.dumps({"plan": json.loads(render.json_text(the_plan)),
+                                    "result": json.loads(render.result_json(result))},
+                                   indent=2) + "\n")
+        elif the_plan.has_changes:
+            console.out(render.result_text(result, ctx))
+        if args.smoke and result.ok:
+            _smoke(args, console, client, result)
+    return 0 if result.ok or (not the_plan.has_changes and result.verified) else 1
+
+
+def _smoke(args: Namespace, console: Console, client: VoipbinClient,
+           result: workflow.ApplyResult) -> None:
+    manifest = manifests.read(Path(result.manifest_path))
+    keys = sorted({o.change.key for o in result.outcomes
+                   if o.status == "done" and o.change.action != "delete"})
+    for key in keys:
+        called = ops.call(client, manifest, Path(result.manifest_path), key, args.smoke_from)
+        console.out(f"smoke: {key}: call {called.call_id} {called.status}"
+                    + (f" ({called.hangup_reason})" if called.hangup_reason else "") + "\n")
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[threading.Event]:
+    """The first Ctrl-C asks the apply to stop after the writes in flight; the second aborts."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def export_(args: Namespace, console: Console) -> int:
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise UsageError(f"{args.out} exists", hint="pass --overwrite to replace it")
+    with _client(args, console) as (client, target):
+        live = client.list_ais()
+    result = export.export(live, target)
+    if not args.out:
+        console.out(result.text)
+        console.err("note: no manifest written; use --out FILE to write FILE and its manifest")
+        return 0
+    out = Path(args.out)
+    manifests.write_atomic(out, result.text)
+    manifests.write(manifests.path_for(out), result.manifest)
+    console.err(f"exported {len(result.manifest.agents)} AIs to {out} and "
+                f"{manifests.path_for(out)}")
+    for var, keys in sorted(result.variables.items()):
+        console.err(f"  set {var} to the engine key of {', '.join(keys)}")
+    if result.unknown_keys:
+        console.err("warning: VoIPBin did not show the engine key of "
+                    f"{', '.join(result.unknown_keys)}; set their variables before apply")
+    try:
+        config.load([out], {var: "placeholder" for var in result.variables})
+    except ConfigError as exc:
+        console.err("warning: some live values are not accepted by voipbin-iac; edit them:")
+        for line in exc.lines():
+            console.err(f"  {line}")
+    return 0
+
+
+def _single_file_desired(args: Namespace, console: Console) -> DesiredState | None:
+    path = Path(args.file)
+    if not path.exists():
+        console.err(f"warning: {path} does not exist; recording in its manifest anyway")
+        return None
+    return _desired([str(path)], console)
+
+
+def import_(args: Namespace, console: Console) -> int:
+    desired = _single_file_desired(args, console)
+    path = _manifest_path(args, [args.file])
+    agent = desired.agents.get(args.key) if desired else None
+    with _client(args, console) as (client, _):
+        done = ops.import_ai(client, path, args.key, args.id, agent)
+    verb = "already owned" if done.already else "now owns"
+    console.out(f"{args.key} {verb} AI {done.entry.id} ({done.entry.name}): "
+                f"{done.entry.sip_uri or 'no direct hash yet'}\n")
+    if desired is not None and agent is None:
+        console.err(f"warning: {args.key} is not in {args.file}: add it, or `apply --prune` "
+                    "will delete this AI")
+    return 0
+
+
+def rotate(args: Namespace, console: Console) -> int:
+    path = _manifest_path(args, [args.file])
+    entry = ops.owned_entry(manifests.read(path), path, args.key)
+    if not args.yes and not _ask(console, f"Rotate {args.key}? {entry.sip_uri} stops working "
+                                          "at once."):
+        raise RefusedError("rotate cancelled; nothing was changed")
+    with _client(args, console) as (client, _):
+        done = ops.rotate(client, path, args.key)
+    console.out(f"{args.key}: new SIP URI {done.new_uri}\n")
+    console.err(f"warning: routing impact: {done.old_uri or '(none)'} stopped working; "
+                "give callers the new URI")
+    return 0
+
+
+def call(args: Namespace, console: Console) -> int:
+    path = _manifest_path(args, [args.file])
+    with _client(args, console) as (client, _):
+        done = ops.call(client, manifests.read(path), path, args.key, args.source)
+    reason = f" ({done.hangup_reason})" if done.hangup_reason else ""
+    console.out(f"call {done.call_id} to {args.key} ({done.sip_uri}): {done.status}{reason}\n")
+    return 0
+
+
+def signup(args: Namespace, console: Console) -> int:
+    if not args.accept_tos:
+        raise UsageError("VoIPBin requires accepting its terms of service",
+                         hint="read them at https://voipbin.net and pass --accept-tos")
+    with _client(args, console) as (client, target):
+        done = ops.signup(client, args.email, args.name)
+    console.stdout.write(f"export VOIPBIN_API_KEY={done.accesskey}\n")  # shown once, on purpose
+    console.err(f"account created at {target} for {done.email} (customer {done.customer_id}). "
+                "The accesskey above is shown once: keep it in your secret store. VoIPBin "
+                "sends a verification email.")
+    return 0
+
+
+def manifest(args: Namespace, console: Console) -> int:
+    path = _manifest_path(args, [args.file])
+    if not path.exists():
+        raise UsageError(f"no manifest at {path}", hint="run `voipbin-iac apply` first")
+    console.out(manifests.render(manifests.read(path), args.format))
+    return 0
+
+
+def schema(args: Namespace, console: Console) -> int:
+    console.out(schemacheck.schema_text("manifest" if args.manifest else "agents"))
+    return 0
+
+
+def emulator(args: Namespace, console: Console) -> int:
+    try:
+        cfg = EmulatorConfig(rate_limit=args.rate_limit or None, latency_ms=args.latency_ms,
+                             fault_rate=args.fault_rate, seed=args.seed)
+    except ValueError as exc:
+        raise UsageError(f"emulator: {exc}") from None
+    try:
+        return run_emulator(args.host, args.port, args.state, args.accesskey, cfg,
+                            console.stdout, clock=console.clock)
+    except (OSError, ValueError, EmulatorError) as exc:
+        raise IacError(f"emulator: {exc}") from None
+
+
+def completion(args: Namespace, console: Console, parser: ArgumentParser) -> int:
+    console.out(completion_script(parser, args.shell))
+    return 0
+
+
+def _logger() -> logging.Logger:
+    return logging.getLogger("voipbin_iac")

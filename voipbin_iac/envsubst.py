@@ -1,0 +1,76 @@
+"""`${env:NAME}` and `${env:NAME:-default}` in desired-state strings.
+
+Expansion happens after parsing, so an environment value is always plain text and never YAML.
+`$${env:NAME}` stands for a literal `${env:NAME}`. Other `${...}` text (VoIPBin's own prompt
+variables, for instance) is left alone. A missing variable without a default is an error that
+names the variable and the place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import Problem
+from .yamlsrc import Document, Path_, dotted
+
+_REF = re.compile(r"\$(\$?)\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"\$\{env:([^}]*)\}")
+
+
+def has_reference(text: str) -> bool:
+    """Whether `text` takes anything from the environment."""
+    return any(not m.group(1) for m in _REF.finditer(text))
+
+
+def expand_text(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """Expand one string; return it and the names of missing variables."""
+    missing: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        escaped, name, default = match.groups()
+        if escaped:
+            return match.group(0)[1:]
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        missing.append(name)
+        return ""
+
+    if "${" not in text:
+        return text, missing
+    return _REF.sub(replace, text), missing
+
+
+def expand(doc: Document, env: Mapping[str, str]) -> tuple[Any, list[Problem]]:
+    """A copy of `doc.data` with every string expanded, and the problems found."""
+    problems: list[Problem] = []
+
+    def walk(value: Any, path: Path_) -> Any:
+        if isinstance(value, str):
+            if "${" not in value:
+                return value
+            for bad in _NAME.findall(value):
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?", bad):
+                    problems.append(Problem(
+                        doc.where(path),
+                        f"{dotted(path)}: '${{env:{bad}}}' is not a valid reference: "
+                        "use ${env:NAME} or ${env:NAME:-default}",
+                    ))
+            text, missing = expand_text(value, env)
+            for name in missing:
+                problems.append(Problem(
+                    doc.where(path),
+                    f"{dotted(path)}: environment variable {name} is not set "
+                    f"(set it, or write ${{env:{name}:-default}})",
+                ))
+            return text
+        if isinstance(value, dict):
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        return value
+
+    return walk(doc.data, ()), problems

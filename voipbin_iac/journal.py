@@ -1,0 +1,133 @@
+"""The apply log: JSON lines beside the manifest, an intent before each write, an outcome after.
+
+If an apply is killed before it writes the manifest, the next run reads the log of the unfinished
+apply and recovers what it did: every AI it created or adopted is bound to its key again (by id,
+not by name, so even agents with shared names come back), and the manifest is written before
+anything else happens. A pending create (intent without outcome) needs nothing here: its AI, if
+it exists, is unowned and carries the desired name, so the next plan adopts it. The log holds
+keys, names, ids and actions, never a field value or a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .model import Manifest, ManifestEntry
+
+
+def path_for(manifest: Path) -> Path:
+    """`agents.manifest.yaml` -> `agents.apply.jsonl`."""
+    stem = manifest.name.removesuffix(".yaml").removesuffix(".manifest")
+    return manifest.with_name(f"{stem}.apply.jsonl")
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What an unfinished apply did that its manifest may not show."""
+
+    bound: Mapping[str, tuple[str, str]]  # key -> (id, name): created or adopted
+    deleted: frozenset[str]  # keys whose AI it deleted
+    started: float | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.bound or self.deleted)
+
+    def apply_to(self, manifest: Manifest) -> Manifest:
+        """The manifest with the recovered bindings (the next plan refreshes the details)."""
+        agents = dict(manifest.agents)
+        for key, (ai_id, name) in self.bound.items():
+            if key not in agents or agents[key].id != ai_id:
+                agents[key] = ManifestEntry(id=ai_id, name=name)
+        for key in self.deleted:
+            agents.pop(key, None)
+        return Manifest(agents)
+
+
+def recover(path: Path) -> Recovery:
+    """Read the log; return what an apply that did not finish had done (empty if it finished)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return Recovery({}, frozenset())
+    except (OSError, UnicodeDecodeError):
+        return Recovery({}, frozenset())
+    bound: dict[str, tuple[str, str]] = {}
+    deleted: set[str] = set()
+    started: float | None = None
+    finished = True
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by the kill
+        if not isinstance(event, dict):
+            continue
+        kind = event.get("event")
+        if kind == "begin":
+            bound, deleted, finished = {}, set(), False
+            started = event.get("time") if isinstance(event.get("time"), int | float) else None
+        elif kind == "end":
+            finished = True
+        elif kind == "outcome" and event.get("status") == "done":
+            key, ai_id = event.get("key"), event.get("id")
+            if not isinstance(key, str) or not isinstance(ai_id, str):
+                continue
+            if event.get("action") in ("create", "adopt", "update"):
+                bound[key] = (ai_id, str(event.get("name", "")))
+                deleted.discard(key)
+            elif event.get("action") == "delete":
+                deleted.add(key)
+                bound.pop(key, None)
+    if finished:
+        return Recovery({}, frozenset())
+    return Recovery(bound, frozenset(deleted), started)
+
+
+class Journal:
+    """Appends events to the apply log; each line is flushed before the request it announces.
+
+    With `path` None it records nothing (an executor used outside an apply).
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._handle: IO[str] | None = None
+
+    def begin(self, time: float, **info: Any) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self.path.open("w", encoding="utf-8")
+        self.write("begin", time=time, **info)
+
+    def write(self, event: str, **data: Any) -> None:
+        if self._handle is None:
+            return
+        line = json.dumps({"event": event, **data}, sort_keys=True, ensure_ascii=False)
+        with self._lock:
+            self._handle.write(line + "\n")
+            self._handle.flush()
+
+    def intent(self, action: str, key: str, name: str, ai_id: str | None = None) -> None:
+        self.write("intent", action=action, key=key, name=name, id=ai_id)
+
+    def outcome(self, action: str, key: str, name: str, status: str,
+                ai_id: str | None = None, reason: str = "") -> None:
+        self.write("outcome", action=action, key=key, name=name, status=status, id=ai_id,
+                   reason=reason)
+
+    def end(self, **info: Any) -> None:
+        self.write("end", **info)
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None

@@ -1,0 +1,130 @@
+"""JSON Schema checks with messages people can act on, each at a `file:line:column`.
+
+jsonschema's own messages quote whole instances (a secret among them) and speak in schema terms;
+this module turns each error into one short sentence about the field, with a "did you mean" for
+near misses, and places it with the document's locations. Schemas ship inside the package.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from .errors import Problem
+from .yamlsrc import Document, Path_, dotted
+
+_SENSITIVE = frozenset({"engine_key"})
+
+
+@cache
+def schema_text(name: str) -> str:
+    """The text of a packaged schema (`agents` or `manifest`)."""
+    return resources.files("voipbin_iac").joinpath(f"schemas/{name}.schema.json").read_text()
+
+
+@cache
+def validator(name: str) -> jsonschema.Draft202012Validator:
+    """A compiled validator for a packaged schema."""
+    return jsonschema.Draft202012Validator(json.loads(schema_text(name)))
+
+
+def check(name: str, doc: Document, data: Any) -> list[Problem]:
+    """Validate `data` (the document's data, maybe env-expanded) against schema `name`."""
+    problems: list[Problem] = []
+    for error in validator(name).iter_errors(data):
+        problems.extend(_problems(error, doc))
+    return problems
+
+
+def kind_of(value: Any) -> str:
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+_EXPECTED = {
+    "string": "text", "boolean": "true or false", "object": "a mapping", "array": "a list",
+    "number": "a number", "integer": "a whole number",
+}
+
+
+def _suggest(word: Any, choices: Iterable[Any]) -> str:
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _show(path: Path_, value: Any) -> str:
+    if _SENSITIVE.intersection(p for p in path if isinstance(p, str)):
+        return "the value"
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return f"'{text[:60]}{'...' if len(text) > 60 else ''}'"
+
+
+def _problems(error: jsonschema.ValidationError, doc: Document) -> list[Problem]:
+    path: Path_ = tuple(error.absolute_path)
+    where = doc.where(path)
+    field = dotted(path)
+    kind, expected, value = error.validator, error.validator_value, error.instance
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if kind == "additionalProperties" and isinstance(value, dict):
+        allowed = schema.get("properties", {})
+        return [
+            Problem(doc.where((*path, extra)),
+                    f"{dotted((*path, extra))}: unknown field{_suggest(extra, allowed)}")
+            for extra in value if extra not in allowed
+        ]
+    if "propertyNames" in error.relative_schema_path:
+        return [Problem(doc.where((*path, value)), f"{field}: key '{value}' is not allowed: "
+                        f"{schema.get('x-error', error.message)}")]
+    if kind == "type":
+        types = expected if isinstance(expected, list) else [expected]
+        want = " or ".join(_EXPECTED.get(t, t) for t in types)
+        hint = ""
+        if isinstance(value, bool) and "string" in types:
+            hint = " (unquoted yes/no/on/off/true/false are booleans in YAML: quote the text)"
+        elif isinstance(value, int | float) and "string" in types:
+            hint = " (quote it to make it text)"
+        return [Problem(where, f"{field}: expected {want}, got {kind_of(value)}{hint}")]
+    if kind == "enum":
+        if isinstance(value, str) and value and not _suggest(value, expected):
+            choices = ", ".join(repr(c) for c in expected if c != "")
+            return [Problem(where, f"{field}: {_show(path, value)} is not one of: {choices}")]
+        return [Problem(where, f"{field}: {_show(path, value)} is not allowed"
+                               f"{_suggest(value, expected)}")]
+    if kind == "const":
+        return [Problem(where, f"{field}: must be {json.dumps(expected)}")]
+    if kind == "pattern":
+        reason = schema.get("x-error", f"does not match {expected}")
+        return [Problem(where, f"{field}: {_show(path, value)} {reason}")]
+    if kind == "required":
+        missing = [r for r in expected if isinstance(value, dict) and r not in value]
+        return [Problem(where, f"{field}: missing required field '{m}'") for m in missing]
+    if kind == "uniqueItems" and isinstance(value, list):
+        seen: set[str] = set()
+        dups = [v for v in map(json.dumps, value) if v in seen or seen.add(v)]  # type: ignore[func-returns-value]
+        return [Problem(where, f"{field}: lists {', '.join(dups)} more than once")]
+    if kind in ("minimum", "maximum"):
+        word = "at least" if kind == "minimum" else "at most"
+        return [Problem(where, f"{field}: must be {word} {expected}, got {value}")]
+    if kind == "minLength":
+        return [Problem(where, f"{field}: must not be empty")]
+    if kind == "maxLength":
+        return [Problem(where, f"{field}: longer than {expected} characters")]
+    sensitive = _SENSITIVE.intersection(p for p in path if isinstance(p, str))
+    return [Problem(where, f"{field}: {'invalid value' if sensitive else error.message}")]
