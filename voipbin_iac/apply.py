@@ -16,15 +16,14 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 
 from .client import VoipbinClient
 from .clock import Clock
 from .errors import IacError, OutcomeUnknownError, PlanError, StalePlanError
-from .fields import content_fingerprint, request_body
+from .fields import request_body
 from .journal import Journal
 from .model import Change, DesiredAgent, DesiredState, LiveAgent, Manifest, Outcome, Plan
-from .plan import request_fields
+from .plan import CLOCK_SKEW, match_created, request_fields
 
 Progress = Callable[[int, int], None]
 
@@ -33,7 +32,7 @@ Progress = Callable[[int, int], None]
 class ExecOptions:
     concurrency: int = 4
     create_rounds: int = 3  # tries for a create whose outcome stays unknown
-    clock_skew: float = 300.0  # seconds tolerated between our clock and VoIPBin's tm_create
+    clock_skew: float = CLOCK_SKEW
     saved_plan: bool = False  # GET each object first and compare tm_update with the plan's
 
 
@@ -206,23 +205,8 @@ class Executor:
         """The AIs that unknown-outcome creates made, by key (one re-list for all)."""
         taken = {e.id for e in self.manifest.agents.values()} | set(plan.bindings.values())
         taken |= {o.id for o in results.values() if o.id}
-        since = self.started - self.options.clock_skew
-        found: dict[str, LiveAgent] = {}
-        candidates = [a for a in self.client.list_ais()
-                      if a.id not in taken and _epoch(a.tm_create) >= since]
-        for change in unknown:
-            agent = self._agent(change)
-            want = request_fields(agent, None)
-            for cand in sorted(candidates, key=lambda a: a.tm_create or ""):
-                ignore = frozenset({"engine_key"}) if cand.fields["engine_key"] is None \
-                    else frozenset()
-                if cand.name == agent.name and cand.id not in taken and \
-                        content_fingerprint(cand.fields, ignore) == \
-                        content_fingerprint(want, ignore):
-                    found[change.key] = cand
-                    taken.add(cand.id)
-                    break
-        return found
+        return match_created([self._agent(c) for c in unknown], self.client.list_ais(), taken,
+                             self.started - self.options.clock_skew)
 
     def _preflight(self, changes: Sequence[Change]) -> dict[str, LiveAgent]:
         """Saved plan: every object it touches must be as the plan saw it (one GET each)."""
@@ -244,11 +228,3 @@ class Executor:
             )
         return seen
 
-
-def _epoch(stamp: str | None) -> float:
-    if not stamp:
-        return 0.0
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0

@@ -133,9 +133,10 @@ def plan(args: Namespace, console: Console) -> int:
     files = _files(args)
     desired = _desired(files, console)
     path = _manifest_path(args, files)
-    manifest = workflow.current_manifest(path, _logger())
+    manifest, recovery = workflow.current_manifest(path, _logger())
     with _client(args, console) as (client, target):
-        the_plan, _ = workflow.plan(client, desired, manifest, _options(args))
+        the_plan, _, manifest = workflow.plan(client, desired, manifest, _options(args),
+                                              recovery)
         if args.out:
             savedplan.save(Path(args.out), the_plan, desired, manifest, _options(args),
                            workflow.account_of(client.connection))

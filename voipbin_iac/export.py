@@ -81,13 +81,15 @@ def _variables(by_key: dict[str, LiveAgent]) -> tuple[dict[str, str | None], boo
     var_of_fp: dict[str, str] = {}
     uses: dict[str, str | None] = {}
     unknown: list[str] = []
+    # VoIPBin omits an empty key; if it shows any key, an absent one is empty, not hidden.
+    echoes = any(a.fields.get("engine_key") is not None for a in by_key.values())
     for key, agent in by_key.items():
         secret = agent.fields.get("engine_key")
-        if secret is None:
+        if secret is None and not echoes:
             uses[key] = _env_name(key)
             unknown.append(key)
         elif not secret:
-            uses[key] = None
+            uses[key] = None  # no key at all
         else:
             uses[key] = var_of_fp.setdefault(secret.fingerprint, _env_name(key))
     shared = bool(uses) and not unknown and len(set(uses.values())) == 1 and \

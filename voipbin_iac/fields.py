@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from .catalog import WRITE_FIELDS, ZERO_UUID
@@ -122,3 +123,13 @@ def content_fingerprint(fields: Mapping[str, Any], ignore: frozenset[str] = froz
         data["engine_key"] = ""
     text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def epoch(stamp: str | None) -> float:
+    """An API timestamp (RFC 3339, `Z`) as epoch seconds; 0 when absent or unreadable."""
+    if not stamp:
+        return 0.0
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0

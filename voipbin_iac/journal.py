@@ -3,9 +3,11 @@
 If an apply is killed before it writes the manifest, the next run reads the log of the unfinished
 apply and recovers what it did: every AI it created or adopted is bound to its key again (by id,
 not by name, so even agents with shared names come back), and the manifest is written before
-anything else happens. A pending create (intent without outcome) needs nothing here: its AI, if
-it exists, is unowned and carries the desired name, so the next plan adopts it. The log holds
-keys, names, ids and actions, never a field value or a secret.
+anything else happens. A pending create (an intent without an outcome) is listed too: its AI, if
+it exists, is unowned and carries the desired name and content: the next run adopts it through
+the same rule the executor uses for a create whose answer was lost (`plan.match_created`), even
+where several agents share that name. The log holds keys, names, ids and actions, never a field
+value or a secret.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ class Recovery:
 
     bound: Mapping[str, tuple[str, str]]  # key -> (id, name): created or adopted
     deleted: frozenset[str]  # keys whose AI it deleted
+    pending: frozenset[str] = frozenset()  # keys whose create was sent, outcome never seen
     started: float | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.bound or self.deleted)
+        return bool(self.bound or self.deleted or self.pending)
 
     def apply_to(self, manifest: Manifest) -> Manifest:
         """The manifest with the recovered bindings (the next plan refreshes the details)."""
@@ -58,6 +61,7 @@ def recover(path: Path) -> Recovery:
         return Recovery({}, frozenset())
     bound: dict[str, tuple[str, str]] = {}
     deleted: set[str] = set()
+    pending: set[str] = set()
     started: float | None = None
     finished = True
     for line in lines:
@@ -69,10 +73,13 @@ def recover(path: Path) -> Recovery:
             continue
         kind = event.get("event")
         if kind == "begin":
-            bound, deleted, finished = {}, set(), False
+            bound, deleted, pending, finished = {}, set(), set(), False
             started = event.get("time") if isinstance(event.get("time"), int | float) else None
         elif kind == "end":
             finished = True
+        elif kind == "intent" and event.get("action") == "create":
+            if isinstance(event.get("key"), str):
+                pending.add(event["key"])
         elif kind == "outcome" and event.get("status") == "done":
             key, ai_id = event.get("key"), event.get("id")
             if not isinstance(key, str) or not isinstance(ai_id, str):
@@ -85,7 +92,7 @@ def recover(path: Path) -> Recovery:
                 bound.pop(key, None)
     if finished:
         return Recovery({}, frozenset())
-    return Recovery(bound, frozenset(deleted), started)
+    return Recovery(bound, frozenset(deleted), frozenset(pending - set(bound)), started)
 
 
 class Journal:

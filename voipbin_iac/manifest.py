@@ -76,18 +76,23 @@ def read(path: Path) -> Manifest:
 
 
 def entry_for(live: LiveAgent, desired: DesiredAgent | None,
-              previous: ManifestEntry | None) -> ManifestEntry:
-    """The manifest entry for an owned AI as it is live now."""
-    if desired is not None:
+              previous: ManifestEntry | None, *, applied: bool = False) -> ManifestEntry:
+    """The manifest entry for an owned AI as it is live now.
+
+    The engine key fingerprint is the live key's when VoIPBin shows it; otherwise the desired
+    key's if this run `applied` it (or found it equal); otherwise what was recorded before.
+    """
+    live_key = live.fields.get("engine_key")
+    if live_key is not None:
+        key_fp = live_key.fingerprint
+    elif applied and desired is not None:
         key_fp = desired.fields["engine_key"].fingerprint
-        protect = desired.protect
-        ignore = desired.ignore_changes
-    elif previous is not None:
-        key_fp, protect, ignore = previous.engine_key_fingerprint, previous.protect, frozenset()
     else:
-        live_key = live.fields.get("engine_key")
-        key_fp = live_key.fingerprint if live_key is not None else ""
-        protect, ignore = False, frozenset()
+        key_fp = previous.engine_key_fingerprint if previous else ""
+    if desired is not None:
+        protect, ignore = desired.protect, desired.ignore_changes
+    else:
+        protect, ignore = (previous.protect if previous else False), frozenset()
     return ManifestEntry(
         id=live.id,
         name=live.name,

@@ -18,7 +18,7 @@ from deepdiff import DeepDiff
 
 from .catalog import FIELD_IMPACT, WRITE_FIELDS
 from .errors import PlanError
-from .fields import blank, content_fingerprint, shown
+from .fields import blank, content_fingerprint, epoch, shown
 from .model import (
     Change,
     DesiredAgent,
@@ -33,6 +33,7 @@ from .model import (
 )
 
 _PHASE = {"create": 0, "update": 1, "adopt": 1, "delete": 2}
+CLOCK_SKEW = 300.0  # seconds tolerated between our clock and VoIPBin's tm_create
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class _Planner:
                             f"{len(self.problems)} agents cannot be planned:\n  "
                             + "\n  ".join(self.problems),
                             hint="settle each as it says, then run plan again")
-        bound = set(self.bindings.values())
+        bound = set(self.bindings.values()) | {c.id for c in self.changes if c.id}
         unmanaged = sum(1 for ai_id in self.live if ai_id not in bound)
         changes = tuple(sorted((c for c in self.changes if self.options.in_scope(c.key)),
                                key=lambda c: (_PHASE[c.action], c.key)))
@@ -305,3 +306,28 @@ def request_fields(agent: DesiredAgent, live: LiveAgent | None) -> dict[str, Any
                     hint="remove engine_key from ignore_changes and set it in the file")
             fields[name] = value
     return fields
+
+
+def match_created(agents: Sequence[DesiredAgent], live: Sequence[LiveAgent], taken: set[str],
+                  since: float) -> dict[str, LiveAgent]:
+    """The AIs that creates of unknown outcome made, by key.
+
+    A candidate has the agent's name and content (engine_key left out where VoIPBin does not
+    show it), was created at or after `since` and is owned by nobody (`taken` ids are skipped).
+    Each AI goes to one agent, oldest first; agents with identical content are interchangeable,
+    so which of them gets which AI does not matter.
+    """
+    found: dict[str, LiveAgent] = {}
+    free = sorted((a for a in live if a.id not in taken and epoch(a.tm_create) >= since),
+                  key=lambda a: (a.tm_create or "", a.id))
+    for agent in agents:
+        want = request_fields(agent, None)
+        for cand in free:
+            ignore = frozenset({"engine_key"}) if cand.fields.get("engine_key") is None \
+                else frozenset()
+            if cand.id not in taken and cand.name == agent.name and \
+                    content_fingerprint(cand.fields, ignore) == content_fingerprint(want, ignore):
+                found[agent.key] = cand
+                taken.add(cand.id)
+                break
+    return found

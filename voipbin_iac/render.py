@@ -110,7 +110,8 @@ def text(plan: Plan, ctx: Context = Context()) -> str:
     """The plan for a terminal."""
     where = ", ".join(ctx.files) or "the desired state"
     against = f" against {ctx.target}" if ctx.target else ""
-    out = [f"voipbin-iac plan for {where}{against} ({plan.live_count} live AIs)", ""]
+    count = f"{plan.live_count} live AI{'' if plan.live_count == 1 else 's'}"
+    out = [f"voipbin-iac plan for {where}{against} ({count})", ""]
     for change in plan.changes:
         symbol = _paint(_SYMBOL[change.action], _COLOUR[change.action], ctx)
         out.append(f"{symbol} {_heading(change)}")
@@ -176,8 +177,9 @@ def markdown(plan: Plan, ctx: Context = Context()) -> str:
             out += ["", "```diff"]
             out += _diff_block(c)
             out += ["```", ""]
-            out += [f"> {note}" for note in c.notes]
-            out += ["", "</details>", ""]
+            if c.notes:
+                out += [*(f"> {note}" for note in c.notes), ""]
+            out += ["</details>", ""]
     extra = [f"- moved `{o}` -> `{n}` (same AI, same SIP URI)" for o, n in plan.moves.items()]
     extra += [f"- kept `{k}`: owned but not in the file (`--prune` deletes it)" for k in plan.kept]
     extra += [f"- :warning: {w}" for w in plan.warnings]

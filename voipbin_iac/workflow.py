@@ -19,8 +19,8 @@ from .apply import ExecOptions, Executor, Progress
 from .client import Connection, VoipbinClient
 from .clock import Clock
 from .errors import IacError, RefusedError, SafetyError
-from .model import ApplyResult, DesiredState, LiveAgent, Manifest, Outcome, Plan
-from .plan import PlanOptions, build_plan
+from .model import ApplyResult, DesiredState, LiveAgent, Manifest, ManifestEntry, Outcome, Plan
+from .plan import CLOCK_SKEW, PlanOptions, build_plan, match_created
 from .redact import fingerprint
 
 
@@ -29,21 +29,39 @@ def account_of(connection: Connection) -> str:
     return fingerprint(f"{connection.base_url}|{connection.accesskey.reveal()}")
 
 
-def current_manifest(path: Path, log: logging.Logger | None = None) -> Manifest:
-    """The manifest, plus whatever an interrupted apply did that it does not show yet."""
+def current_manifest(path: Path, log: logging.Logger | None = None
+                     ) -> tuple[Manifest, journal.Recovery]:
+    """The manifest, plus the bindings an interrupted apply made that it does not show yet."""
     recorded = manifests.read(path)
     recovery = journal.recover(journal.path_for(path))
     if recovery and log is not None:
-        log.warning("an earlier apply was interrupted; recovered %d binding(s) from %s",
-                    len(recovery.bound), journal.path_for(path))
-    return recovery.apply_to(recorded)
+        log.warning("an earlier apply was interrupted; recovering from %s",
+                    journal.path_for(path))
+    return recovery.apply_to(recorded), recovery
+
+
+def resolve_pending(manifest: Manifest, recovery: journal.Recovery, desired: DesiredState,
+                    live: list[LiveAgent]) -> Manifest:
+    """Bind the AIs that an interrupted apply's unanswered creates made (see `journal`)."""
+    keys = [k for k in sorted(recovery.pending)
+            if k in desired.agents and k not in manifest.agents]
+    if not keys or recovery.started is None:
+        return manifest
+    taken = {e.id for e in manifest.agents.values()}
+    found = match_created([desired.agents[k] for k in keys], live, taken,
+                          recovery.started - CLOCK_SKEW)
+    return manifests.with_entries(manifest, {
+        key: ManifestEntry(id=ai.id, name=ai.name) for key, ai in found.items()})
 
 
 def plan(client: VoipbinClient, desired: DesiredState, manifest: Manifest,
-         options: PlanOptions) -> tuple[Plan, list[LiveAgent]]:
-    """List the live AIs (pages of 100) and build the plan."""
+         options: PlanOptions, recovery: journal.Recovery | None = None
+         ) -> tuple[Plan, list[LiveAgent], Manifest]:
+    """List the live AIs (pages of 100) and build the plan; also return the manifest it used."""
     live = client.list_ais()
-    return build_plan(desired, live, manifest, options), live
+    if recovery:
+        manifest = resolve_pending(manifest, recovery, desired, live)
+    return build_plan(desired, live, manifest, options), live, manifest
 
 
 @dataclass(frozen=True)
@@ -68,16 +86,18 @@ def apply(client: VoipbinClient, desired: DesiredState, request: ApplyRequest, *
         if held.stale:
             log.warning("%s", held.stale)
         recorded = manifests.read(path)
-        manifest = current_manifest(path, log)
-        if manifest != recorded:
-            manifests.write(path, manifest)  # save what was recovered before anything else
+        manifest, recovery = current_manifest(path, log)
         if request.saved is not None:
+            if recovery.pending:
+                manifest = resolve_pending(manifest, recovery, desired, client.list_ais())
+            _save_recovered(path, recorded, manifest)
             savedplan.check(request.saved, desired, manifest, account_of(client.connection))
             the_plan, live = request.saved.plan, {}
             options = request.saved.options
         else:
             options = request.options
-            the_plan, listed = plan(client, desired, manifest, options)
+            the_plan, listed, manifest = plan(client, desired, manifest, options, recovery)
+            _save_recovered(path, recorded, manifest)
             live = {a.id: a for a in listed}
         if the_plan.safety.exceeded and not request.force:
             s = the_plan.safety
@@ -105,6 +125,12 @@ def apply(client: VoipbinClient, desired: DesiredState, request: ApplyRequest, *
             result = _finish(client, desired, manifest, the_plan, outcomes, options, path, log,
                              log_file, interrupted=bool(stop and stop.is_set()))
         return the_plan, result
+
+
+def _save_recovered(path: Path, recorded: Manifest, manifest: Manifest) -> None:
+    """Write what recovery found before anything else happens: it is true already."""
+    if manifest != recorded:
+        manifests.write(path, manifest)
 
 
 def _exec_options(request: ApplyRequest) -> ExecOptions:
@@ -139,14 +165,15 @@ def _finish(client: VoipbinClient, desired: DesiredState, manifest: Manifest, th
     known: dict[str, LiveAgent] = {o.live.id: o.live for o in outcomes if o.live is not None}
     regenerated: list[str] = []
     verified, remaining = False, -1
-    new_manifest = _manifest_from(bound, known, desired, manifest, partial=True)
+    failed = {o.change.key for o in outcomes if o.status != "done"}
+    new_manifest = _manifest_from(bound, known, desired, manifest, failed, partial=True)
     try:
         live = {a.id: a for a in client.list_ais()}
         for key, ai_id in sorted(bound.items()):
             if ai_id in live and not live[ai_id].direct_hash:
                 live[ai_id] = client.regenerate_direct_hash(ai_id)
                 regenerated.append(key)
-        new_manifest = _manifest_from(bound, live, desired, manifest, partial=False)
+        new_manifest = _manifest_from(bound, live, desired, manifest, failed, partial=False)
         check = build_plan(desired, list(live.values()), new_manifest, options)
         remaining = len(check.changes)
         verified = not check.has_changes
@@ -162,14 +189,16 @@ def _finish(client: VoipbinClient, desired: DesiredState, manifest: Manifest, th
 
 
 def _manifest_from(bound: Mapping[str, str], live: Mapping[str, LiveAgent],
-                   desired: DesiredState, previous: Manifest, *, partial: bool) -> Manifest:
+                   desired: DesiredState, previous: Manifest, failed: set[str], *,
+                   partial: bool) -> Manifest:
     """Entries for every bound key whose AI is live (or, when `partial`, not known gone)."""
     entries = {}
     old_by_id = {e.id: e for e in previous.agents.values()}
     for key, ai_id in bound.items():
         old = previous.agents.get(key) or old_by_id.get(ai_id)
         if ai_id in live:
-            entries[key] = manifests.entry_for(live[ai_id], desired.agents.get(key), old)
+            entries[key] = manifests.entry_for(live[ai_id], desired.agents.get(key), old,
+                                               applied=key not in failed)
         elif partial and old is not None:
             entries[key] = old
     return Manifest(entries)
