@@ -1,0 +1,145 @@
+"""Shared fixtures: an emulator on real loopback HTTP, and the CLI run in-process against it.
+
+Time is a `FakeClock` shared by the CLI and the emulator, so pacing, backoff and latency never
+sleep for real and the emulator's timestamps agree with the client's clock.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from voipbin_iac import cli
+from voipbin_iac.clock import FakeClock
+from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "vb_test_owner_key_0123456789"
+OTHER_KEY = "vb_test_other_customer_key"
+ENGINE_KEY = "sk-test-engine-key-4f1c9a7e"
+MODEL = "openai.gpt-5-mini"
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def both(self) -> str:
+        return self.out + self.err
+
+
+@dataclass
+class Stack:
+    """A running emulator, a work directory and a way to run the CLI against both."""
+
+    app: EmulatorApp
+    server: EmulatorServer
+    store: Store
+    clock: FakeClock
+    workdir: Path
+    env: dict[str, str]
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    def cli(self, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> Result:
+        out, err = io.StringIO(), io.StringIO()
+        code = cli.main(list(args), stdin=io.StringIO(stdin), stdout=out, stderr=err,
+                        env={**self.env, **(env or {})}, clock=self.clock)
+        return Result(code, out.getvalue(), err.getvalue())
+
+    def api(self, key: str = KEY) -> httpx.Client:
+        """A plain httpx client on the emulator, as another tool or the console would use."""
+        client = httpx.Client(base_url=self.server.base_url, timeout=10,
+                              headers={"Cookie": f"accesskey={key}"})
+        self.clients.append(client)
+        return client
+
+    def live(self, key: str = KEY) -> list[dict[str, Any]]:
+        """Every live AI of a customer, straight from the API."""
+        items, token = [], ""
+        api = self.api(key)
+        while True:
+            params: dict[str, Any] = {"page_size": 100}
+            if token:
+                params["page_token"] = token
+            body = api.get("/ais", params=params).json()
+            if not body["result"]:
+                return items
+            items.extend(body["result"])
+            token = body["next_page_token"]
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.workdir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def path(self, name: str) -> str:
+        return str(self.workdir / name)
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path, fake_clock: FakeClock) -> Iterator[Callable[..., Stack]]:
+    made: list[Stack] = []
+
+    def make(config: EmulatorConfig | None = None, state: Path | None = None) -> Stack:
+        store = Store.open(state, clock=fake_clock)
+        store.ensure_accesskey(KEY)
+        store.ensure_accesskey(OTHER_KEY)
+        app = EmulatorApp(store, config or EmulatorConfig(rate_limit=None,
+                                                          auth_rate_limit=None), fake_clock)
+        server = EmulatorServer(app).start()
+        workdir = tmp_path / f"work{len(made)}"
+        workdir.mkdir()
+        env = {"VOIPBIN_API_BASE_URL": server.base_url, "VOIPBIN_API_KEY": KEY,
+               "OPENAI_API_KEY": ENGINE_KEY, "NO_COLOR": "1"}
+        stack = Stack(app, server, store, fake_clock, workdir, env)
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in made:
+        for client in stack.clients:
+            client.close()
+        stack.server.stop()
+        stack.store.close()
+
+
+@pytest.fixture
+def stack(make_stack: Callable[..., Stack]) -> Stack:
+    return make_stack()
+
+
+@pytest.fixture
+def example(stack: Stack) -> Path:
+    """A copy of examples/ in the stack's work directory; returns the agents.yaml path."""
+    shutil.copytree(ROOT / "examples", stack.workdir / "examples")
+    return stack.workdir / "examples" / "agents.yaml"
+
+
+def agents_yaml(agents: dict[str, dict[str, Any]], *, defaults: dict[str, Any] | None = None,
+                extra: str = "") -> str:
+    """A desired-state file for `agents`, with the standard model and engine key defaults."""
+    import yaml
+
+    doc: dict[str, Any] = {
+        "version": 1,
+        "defaults": {"engine_model": MODEL, "engine_key": "${env:OPENAI_API_KEY}",
+                     **(defaults or {})},
+        "agents": agents,
+    }
+    return yaml.safe_dump(doc, sort_keys=False) + extra

@@ -1,0 +1,252 @@
+"""The client: paging, authentication, pacing, retries, and every error kind, with an injected
+transport (httpx.MockTransport for scripted answers, the emulator over loopback for paging)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from voipbin_iac.client import Connection, RetryPolicy, VoipbinClient, connection_from_env
+from voipbin_iac.clock import FakeClock
+from voipbin_iac.errors import (
+    ApiError,
+    AuthenticationError,
+    NotFoundError,
+    OutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ResponseError,
+    ServerError,
+    TransportError,
+    UsageError,
+)
+from voipbin_iac.redact import Secret
+
+from .conftest import KEY, MODEL, Stack
+
+SECRET = "vb_client_test_secret_key_123"
+AI = {"id": "5b1c1a2e-8f4b-4c57-9d0e-1f2a3b4c5d6e", "name": "bot", "engine_model": MODEL,
+      "rag_id": "00000000-0000-0000-0000-000000000000", "direct_hash": "direct.0123456789ab",
+      "tm_create": "2026-01-01T00:00:00.5Z", "tm_update": None, "tm_delete": None}
+
+
+def scripted(answers: list[Callable[[httpx.Request], httpx.Response] | httpx.Response
+                      | Exception], transport_mode: str = "cookie",
+             **kw: object) -> tuple[VoipbinClient, list[httpx.Request], FakeClock]:
+    seen: list[httpx.Request] = []
+    queue = list(answers)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer(request) if callable(answer) else answer
+
+    clock = FakeClock()
+    connection = Connection("https://api.example.test/v1.0", Secret(SECRET), transport_mode)
+    client = VoipbinClient(connection,
+                           transport=httpx.MockTransport(handler), clock=clock,
+                           rng=random.Random(1), **kw)  # type: ignore[arg-type]
+    return client, seen, clock
+
+
+def envelope(status: int, reason: str, *, headers: dict[str, str] | None = None,
+             request_id: str = "req_TEST") -> httpx.Response:
+    body = {"error": {"status": "X", "reason": reason, "message": f"{reason} happened",
+                      "request_id": request_id}}
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def test_pages_until_the_empty_page_over_loopback(stack: Stack) -> None:
+    api = stack.api()
+    for i in range(230):
+        assert api.post("/ais", json={"name": f"a{i}", "engine_model": MODEL}).status_code == 200
+    client = VoipbinClient(Connection(stack.server.base_url, Secret(KEY)),
+                           clock=stack.clock, rate_limit=None)
+    agents = client.list_ais()
+    client.close()
+    assert len(agents) == 230 and len({a.id for a in agents}) == 230
+    assert client.requests["GET /ais"] == 4
+    assert agents[0].name == "a229"  # newest first
+    assert all(a.direct_hash.startswith("direct.") for a in agents)
+
+
+@pytest.mark.parametrize("mode", ["cookie", "query"])
+def test_auth_transport_cookie_or_query_never_bearer(mode: str) -> None:
+    client, seen, _ = scripted([httpx.Response(200, json=AI)], mode)
+    client.get_ai(AI["id"])
+    request = seen[0]
+    assert "authorization" not in request.headers
+    if mode == "cookie":
+        assert request.headers["cookie"] == f"accesskey={SECRET}"
+        assert "accesskey" not in request.url.params
+    else:
+        assert request.url.params["accesskey"] == SECRET
+        assert "cookie" not in request.headers
+
+
+@pytest.mark.parametrize(("status", "reason", "kind", "hint"), [
+    (401, "INVALID_CREDENTIALS", AuthenticationError, "check VOIPBIN_API_KEY"),
+    (403, "PERMISSION_DENIED", PermissionDeniedError, "another customer"),
+    (404, "AI_NOT_FOUND", NotFoundError, "no longer exists"),
+    (400, "INVALID_JSON_BODY", ApiError, None),
+])
+def test_error_statuses_name_method_path_status_and_request_id(status, reason, kind,
+                                                               hint) -> None:
+    client, seen, _ = scripted([envelope(status, reason)], "query")
+    with pytest.raises(kind) as caught:
+        client.get_ai(AI["id"])
+    error = caught.value
+    assert str(error) == (f"GET /ais/{AI['id']} answered {status} {reason}: {reason} happened "
+                          "(request id req_TEST)")
+    assert (error.hint is None) if hint is None else hint in error.hint
+    assert SECRET not in str(error) and SECRET not in (error.hint or "")
+    assert len(seen) == 1  # none of these is retried
+
+
+def test_429_waits_for_retry_after_then_succeeds() -> None:
+    client, seen, clock = scripted([envelope(429, "RATE_LIMIT_EXCEEDED",
+                                             headers={"Retry-After": "7"}),
+                                    httpx.Response(200, json=AI)], rate_limit=None)
+    client.create_ai({"name": "bot"})  # 429 means "not processed": safe even for a POST
+    assert len(seen) == 2
+    assert clock.sleeps and clock.sleeps[0] >= 7
+
+
+def test_429_storm_gives_up_within_the_budget() -> None:
+    client, seen, _ = scripted([envelope(429, "RATE_LIMIT_EXCEEDED",
+                                         headers={"Retry-After": "1"})],
+                                   retry=RetryPolicy(max_attempts=4), rate_limit=None)
+    with pytest.raises(RateLimitedError) as caught:
+        client.list_ais()
+    assert len(seen) == 4 and "rate limit" in (caught.value.hint or "")
+    capped, seen2, clock2 = scripted([envelope(503, "UNAVAILABLE",
+                                               headers={"Retry-After": "50"})],
+                                     retry=RetryPolicy(max_attempts=10, max_total_wait=120))
+    with pytest.raises(ServerError):
+        capped.list_ais()
+    assert clock2.slept <= 120 and len(seen2) == 3
+
+
+def test_gets_retry_5xx_and_drops_with_backoff() -> None:
+    client, seen, clock = scripted([envelope(502, "BAD_GATEWAY"), envelope(500, "INTERNAL"),
+                                    httpx.RemoteProtocolError("dropped"),
+                                    httpx.Response(200, json=AI)], rate_limit=None)
+    assert client.get_ai(AI["id"]).id == AI["id"]
+    assert len(seen) == 4
+    assert len([s for s in clock.sleeps if s > 0]) == 3
+
+
+def test_post_500_is_a_rejected_argument_and_not_retried() -> None:
+    client, seen, _ = scripted([envelope(500, "INTERNAL")])
+    with pytest.raises(ServerError) as caught:
+        client.create_ai({"name": "x"})
+    assert len(seen) == 1
+    assert "engine_model" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("answer", [envelope(503, "UNAVAILABLE"), envelope(504, "TIMEOUT"),
+                                    httpx.ReadTimeout("slow"),
+                                    httpx.RemoteProtocolError("dropped")])
+def test_post_with_unknown_outcome_is_never_repeated(answer) -> None:
+    client, seen, _ = scripted([answer])
+    with pytest.raises(OutcomeUnknownError) as caught:
+        client.create_ai({"name": "x"})
+    assert len(seen) == 1
+    assert caught.value.method == "POST" and caught.value.path == "/ais"
+
+
+def test_post_that_never_connected_is_retried() -> None:
+    client, seen, _ = scripted([httpx.ConnectError("refused"), httpx.Response(200, json=AI)])
+    assert client.create_ai({"name": "x"}).id == AI["id"]
+    assert len(seen) == 2
+
+
+def test_unreachable_server_is_a_transport_error_with_the_base_url() -> None:
+    client, seen, _ = scripted([httpx.ConnectError("refused")],
+                               retry=RetryPolicy(max_attempts=3))
+    with pytest.raises(TransportError) as caught:
+        client.list_ais()
+    assert not isinstance(caught.value, OutcomeUnknownError)
+    assert "https://api.example.test/v1.0" in (caught.value.hint or "")
+    assert len(seen) == 3
+
+
+@pytest.mark.parametrize(("response", "needle"), [
+    (httpx.Response(200, text="<html>proxy</html>"), "not JSON"),
+    (httpx.Response(200, json=[1, 2]), "without a `result` list"),
+    (httpx.Response(200, json={"result": "x", "next_page_token": ""}), "`result` list"),
+    (httpx.Response(200, json={"result": [{"name": "no id"}], "next_page_token": "t"}),
+     "without an 'id'"),
+    (httpx.Response(200, json={"result": [{**AI, "tool_names": "all"}],
+                               "next_page_token": "t"}), "tool_names"),
+    (httpx.Response(200, json={"result": [], "next_page_token": 5}), "next_page_token"),
+])
+def test_malformed_answers_are_response_errors_naming_the_request(response, needle) -> None:
+    client, _, _ = scripted([response])
+    with pytest.raises(ResponseError) as caught:
+        client.list_ais()
+    assert "GET /ais" in str(caught.value) and needle in str(caught.value)
+
+
+def test_truncated_body_is_a_transport_error_not_a_crash() -> None:
+    client, _, _ = scripted([httpx.RemoteProtocolError("peer closed connection without "
+                                                       "sending complete message body")],
+                            retry=RetryPolicy(max_attempts=2))
+    with pytest.raises(TransportError):
+        client.list_ais()
+
+
+def test_token_bucket_paces_requests() -> None:
+    client, seen, clock = scripted([httpx.Response(200, json=AI)], rate_limit=10.0, burst=5)
+    for _ in range(25):
+        client.get_ai(AI["id"])
+    assert len(seen) == 25
+    # 5 from the burst, then 20 at 10/s: two seconds of waiting, never more.
+    assert clock.slept == pytest.approx(2.0, abs=0.01)
+
+
+def test_query_transport_redacts_exception_text() -> None:
+    class Leaky(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            raise httpx.ReadError(f"broken while reading {request.url}")
+
+    client = VoipbinClient(Connection("https://api.example.test/v1.0", Secret(SECRET), "query"),
+                           transport=Leaky(), clock=FakeClock(),
+                           retry=RetryPolicy(max_attempts=1))
+    with pytest.raises(TransportError) as caught:
+        client.list_ais()
+    assert SECRET not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_connection_from_env() -> None:
+    conn = connection_from_env({"VOIPBIN_API_KEY": "vb_x", "VOIPBIN_AUTH_TRANSPORT": "QUERY",
+                                "VOIPBIN_API_BASE_URL": "http://127.0.0.1:9/v1.0/"})
+    assert conn.base_url == "http://127.0.0.1:9/v1.0" and conn.auth_transport == "query"
+    assert conn.root_url == "http://127.0.0.1:9"
+    assert "vb_x" not in repr(conn)
+    default = connection_from_env({"VOIPBIN_API_KEY": "vb_x"})
+    assert default.base_url == "https://api.voipbin.net/v1.0"
+    assert default.auth_transport == "cookie"
+    for env, needle in [({}, "VOIPBIN_API_KEY is not set"),
+                        ({"VOIPBIN_API_KEY": "k", "VOIPBIN_AUTH_TRANSPORT": "bearer"},
+                         "cookie or query"),
+                        ({"VOIPBIN_API_KEY": "k", "VOIPBIN_API_BASE_URL": "api.voipbin.net"},
+                         "must start with")]:
+        with pytest.raises(UsageError) as caught:
+            connection_from_env(env)
+        assert needle in str(caught.value)
+
+
+def test_signup_goes_to_the_root_without_credentials() -> None:
+    client, seen, _ = scripted([httpx.Response(200, json={})])
+    assert client.signup({"email": "a@b.example", "accepted_tos": True}) == {}
+    request = seen[0]
+    assert str(request.url) == "https://api.example.test/auth/signup"
+    assert "cookie" not in request.headers and "accesskey" not in request.url.params
+    assert json.loads(request.content) == {"email": "a@b.example", "accepted_tos": True}
