@@ -10,6 +10,7 @@ Fields compare as canonical values; `parameter` through deepdiff, `engine_key` b
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,9 +79,18 @@ class _Planner:
         for key in forgotten:
             del self.entries[key]
         owned_before = {k for k, e in self.entries.items() if e.id in self.live}
-        adopted: set[str] = set()
+        # Indexes, so matching stays linear in the number of agents.
+        self.claimed = {e.id for e in self.entries.values()}
+        self.by_name: dict[str, list[str]] = {}
+        for ai in self.live.values():
+            self.by_name.setdefault(ai.name, []).append(ai.id)
+        self.desired_names = Counter(a.name for a in self.desired.agents.values())
+        self.leftovers: dict[str, list[str]] = {}  # name -> owned keys that left the file
+        for k, e in sorted(self.entries.items()):
+            if k not in self.desired.agents and e.id in self.live:
+                self.leftovers.setdefault(self.live[e.id].name, []).append(k)
         for key in sorted(self.desired.agents):
-            self._match(key, adopted)
+            self._match(key)
         kept = self._left_the_file()
         if self.problems:
             raise PlanError(self.problems[0] if len(self.problems) == 1 else
@@ -128,18 +138,15 @@ class _Planner:
             self.entries[new] = self.entries.pop(old)
             self.moves[old] = new
 
-    def _match(self, key: str, adopted: set[str]) -> None:
+    def _match(self, key: str) -> None:
         agent = self.desired.agents[key]
         entry = self.entries.get(key)
         if entry is not None and entry.id in self.live:
             self._compare(agent, self.live[entry.id], entry, "update")
             return
-        gone = entry is not None
-        claimed = {e.id for e in self.entries.values()} | adopted
         name = agent.name
-        shared = sum(1 for a in self.desired.agents.values() if a.name == name) > 1
-        free = sorted(a.id for a in self.live.values() if a.name == name and a.id not in claimed)
-        if len(free) > 1 or (free and shared):
+        free = sorted(i for i in self.by_name.get(name, ()) if i not in self.claimed)
+        if len(free) > 1 or (free and self.desired_names[name] > 1):
             commands = "; ".join(f"voipbin-iac import {key} {ai_id}" for ai_id in free)
             why = "several live AIs are" if len(free) > 1 else "another agent in the file is"
             self.problems.append(
@@ -147,11 +154,12 @@ class _Planner:
                 f"({', '.join(free)}); say which one is {key}'s: {commands}")
             return
         if free:
-            adopted.add(free[0])
+            self.claimed.add(free[0])
             self._compare(agent, self.live[free[0]], None, "adopt")
             return
-        renamed = self._renamed_from(key, name)
-        if renamed is not None:
+        olds = self.leftovers.get(name, [])
+        if len(olds) == 1:
+            renamed = olds.pop()
             old_entry = self.entries.pop(renamed)
             self.entries[key] = old_entry
             self.moves[renamed] = key
@@ -162,18 +170,12 @@ class _Planner:
                           note=f"key renamed from '{renamed}' (matched by name)")
             return
         notes = ()
-        if gone:
+        if entry is not None:
             notes = (f"its AI {entry.id} is gone (deleted outside voipbin-iac); the new one "
                      "gets a new SIP URI",)
         self.changes.append(Change(
             action="create", key=key, name=name, impact="routing",
             fields=_create_fields(agent), notes=notes))
-
-    def _renamed_from(self, key: str, name: str) -> str | None:
-        olds = [k for k, e in self.entries.items()
-                if k not in self.desired.agents and e.id in self.live
-                and self.live[e.id].name == name]
-        return olds[0] if len(olds) == 1 else None
 
     def _compare(self, agent: DesiredAgent, live: LiveAgent, entry: ManifestEntry | None,
                  action: str, note: str = "") -> None:
