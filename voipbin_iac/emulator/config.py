@@ -1,0 +1,48 @@
+"""`EmulatorConfig`: the knobs of the emulator (rate limits, faults, latency, body size)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ratelimit import PLATFORM_RATE
+from .faults import FAULT_KINDS
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """How the emulator behaves beyond the fact sheet's fixed rules.
+
+    Rate limits are token buckets (fact sheet §3); `None` or 0 turns one off. The per-IP limit
+    on `/v1.0` (200/s, burst 400 on the platform) is off by default: the emulator normally
+    serves one client, whose per-customer limit trips long before it.
+    """
+
+    rate_limit: float | None = PLATFORM_RATE  # per customer, requests/s on /v1.0
+    burst: int | None = None  # None: ratelimit.default_burst(rate_limit), 33 at 16.7/s
+    latency_ms: float = 0.0  # added to every request through clock.sleep
+    fault_rate: float = 0.0  # fraction of authenticated /v1.0 requests that get a fault
+    fault_kinds: tuple[str, ...] = FAULT_KINDS
+    seed: int | None = None
+    max_body_bytes: int = 1_048_576
+    auth_rate_limit: float | None = 10.0  # per client IP on /auth/*
+    auth_burst: int | None = 20
+    ip_rate_limit: float | None = None  # per client IP on /v1.0 (platform: 200/s, burst 400)
+    ip_burst: int | None = None
+    log_limit: int = 100_000  # request-log entries kept (oldest dropped first)
+
+    def __post_init__(self) -> None:
+        if self.latency_ms < 0:
+            raise ValueError("latency_ms must not be negative")
+        if not 0.0 <= self.fault_rate <= 1.0:
+            raise ValueError("fault_rate must be between 0 and 1")
+        unknown = [k for k in self.fault_kinds if k not in FAULT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown fault kinds {unknown}; known: {', '.join(FAULT_KINDS)}")
+        if self.max_body_bytes <= 0:
+            raise ValueError("max_body_bytes must be positive")
+        for name in ("rate_limit", "auth_rate_limit", "ip_rate_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.log_limit < 0:
+            raise ValueError("log_limit must not be negative")

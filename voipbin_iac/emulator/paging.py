@@ -1,0 +1,55 @@
+"""Cursor pagination shared by every list endpoint (fact sheet §2).
+
+`page_size` defaults to 100; 0, negative or over 100 becomes 100; a non-integer is 400
+`INVALID_REQUEST_PARAMETER`. `page_token` is a `tm_create` cursor: the page holds rows created
+strictly before it, newest first. `next_page_token` is the last row's `tm_create` with six
+fractional digits whenever the page has rows, and "" only for an empty page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .protocol import Request, bad_request
+from .timefmt import format_token, parse_token
+
+MAX_PAGE_SIZE = 100
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_INT64 = 2**63
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a list request asks for: how many rows and created before when (None: no bound)."""
+
+    size: int
+    before: int | None
+
+
+def parse_page(request: Request) -> Page:
+    raw_size = request.query_value("page_size")
+    size = MAX_PAGE_SIZE
+    if raw_size:
+        if not _INTEGER.match(raw_size) or not -_INT64 <= int(raw_size) < _INT64:
+            raise bad_request("INVALID_REQUEST_PARAMETER", "page_size must be an integer.")
+        size = int(raw_size)
+        if size <= 0 or size > MAX_PAGE_SIZE:
+            size = MAX_PAGE_SIZE
+    raw_token = request.query_value("page_token")
+    before = None
+    if raw_token:
+        before = parse_token(raw_token)
+        if before is None:
+            raise bad_request(
+                "INVALID_REQUEST_PARAMETER",
+                "page_token must be a timestamp such as 2020-09-20T03:23:21.995000Z.",
+            )
+    return Page(size, before)
+
+
+def list_body(items: list[dict[str, Any]], last_tm_create: int | None) -> dict[str, Any]:
+    """The list envelope `{"result": [...], "next_page_token": "..."}`."""
+    token = format_token(last_tm_create) if items and last_tm_create is not None else ""
+    return {"result": items, "next_page_token": token}

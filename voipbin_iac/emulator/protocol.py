@@ -1,0 +1,260 @@
+"""The HTTP vocabulary of the emulator: requests, responses, the error envelope, Go-like JSON.
+
+A `Request` is what the app reads from a WSGI environ; a `Response` is what a handler returns.
+Handlers raise `ApiFailure` for any `/v1.0` error, which becomes the platform's envelope
+`{"error":{"status","reason","message","request_id"[,"details"]}}` (fact sheet §3). JSON is
+decoded and encoded the way the Go platform does it: invalid UTF-8 and lone surrogates become
+U+FFFD, output is compact and HTML-escaped like `encoding/json`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote_plus
+
+if TYPE_CHECKING:
+    from .store import Store
+
+# HTTP status of each envelope status (fact sheet §3, HTTPStatusFor).
+STATUS_HTTP: dict[str, int] = {
+    "INVALID_ARGUMENT": 400,
+    "UNAUTHENTICATED": 401,
+    "PAYMENT_REQUIRED": 402,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "FAILED_PRECONDITION": 409,
+    "RESOURCE_EXHAUSTED": 429,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+}
+
+REASON_PHRASES: dict[int, str] = {
+    200: "OK", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",
+    403: "Forbidden", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests",
+    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+}
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                 "\u2029": "\\u2029"}
+_HTML_RE = re.compile("[<>&\u2028\u2029]")
+
+
+def new_request_id() -> str:
+    """`req_` + 26 base32 characters, the platform's request id shape."""
+    return "req_" + base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=")
+
+
+def pick_request_id(client_value: str | None) -> str:
+    """Echo a client's `X-Request-Id` when it is safe to echo, otherwise make one."""
+    if client_value and _SAFE_REQUEST_ID.match(client_value):
+        return client_value
+    return new_request_id()
+
+
+class ApiFailure(Exception):
+    """A `/v1.0` error answer; the app turns it into the envelope."""
+
+    def __init__(
+        self,
+        status: str,
+        reason: str,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(f"{status}/{reason}: {message}")
+        self._http_status = http_status
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+    @property
+    def http_status(self) -> int:
+        if self._http_status is not None:
+            return self._http_status
+        return STATUS_HTTP.get(self.status, 500)
+
+
+def bad_request(reason: str, message: str) -> ApiFailure:
+    return ApiFailure("INVALID_ARGUMENT", reason, message)
+
+
+def rate_limited(limited_by: str, retry_after: float) -> ApiFailure:
+    """429 RATE_LIMIT_EXCEEDED with a whole-second `Retry-After` of at least one."""
+    seconds = max(1, int(-(-retry_after // 1)))
+    return ApiFailure(
+        "RESOURCE_EXHAUSTED",
+        "RATE_LIMIT_EXCEEDED",
+        "Too many requests. Retry after the time given in the Retry-After header.",
+        details=[{"limited_by": limited_by}],
+        headers=(("Retry-After", str(seconds)),),
+    )
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the handlers see it; `body` is at most the configured size."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    query_string: str
+    headers: dict[str, str]
+    cookies: dict[str, str]
+    body: bytes
+    body_too_large: bool
+    remote_addr: str
+
+    def query_value(self, name: str) -> str | None:
+        """The first value of a query parameter (as Gin's `c.Query` reads it)."""
+        for key, value in self.query:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass(frozen=True)
+class Response:
+    """A complete answer: status, headers and body bytes."""
+
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Context:
+    """An authenticated `/v1.0` request handed to a handler."""
+
+    request: Request
+    store: Store
+    customer_id: str
+    now: int  # microseconds, from the app's clock
+    params: tuple[str, ...] = ()  # path parameters, e.g. the raw `{id}`
+
+
+def parse_cookies(header: str) -> dict[str, str]:
+    """Cookie pairs, leniently like Go's `Request.Cookie`: the first of a name wins."""
+    cookies: dict[str, str] = {}
+    for part in header.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if not sep or not name:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        cookies.setdefault(name.strip(), value)
+    return cookies
+
+
+def parse_query(query_string: str) -> tuple[tuple[str, str], ...]:
+    return tuple(parse_qsl(query_string, keep_blank_values=True, errors="replace"))
+
+
+def redact_query(query_string: str) -> str:
+    """The query string with credentials (`accesskey`, `token`) replaced by REDACTED."""
+    parts = []
+    for part in query_string.split("&") if query_string else []:
+        name = part.split("=", 1)[0]
+        secret = unquote_plus(name, errors="replace") in ("accesskey", "token")
+        parts.append(f"{name}=REDACTED" if secret else part)
+    return "&".join(parts)
+
+
+def encode_json(value: Any) -> bytes:
+    """Compact JSON escaped like Go's `encoding/json` (<, >, &, U+2028, U+2029)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _HTML_RE.sub(lambda m: _HTML_ESCAPES[m.group(0)], text).encode("utf-8")
+
+
+def json_response(status: int, value: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    return Response(
+        status,
+        encode_json(value),
+        (("Content-Type", "application/json; charset=utf-8"), *headers),
+    )
+
+
+def envelope(failure: ApiFailure, request_id: str) -> Response:
+    error: dict[str, Any] = {
+        "status": failure.status,
+        "reason": failure.reason,
+        "message": failure.message,
+        "request_id": request_id,
+    }
+    if failure.details:
+        error["details"] = failure.details
+    return json_response(failure.http_status, {"error": error}, failure.headers)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+def _clean(value: Any) -> Any:
+    """Replace lone surrogates (which Go turns into U+FFFD) so the text can be stored."""
+    if isinstance(value, str):
+        return _SURROGATES.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    return value
+
+
+def decode_json(body: bytes) -> Any:
+    """Parse a request body like Go does; raises ValueError on anything Go would reject."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        return _clean(json.loads(text, parse_constant=_reject_constant))
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
+def json_object_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, or the 400 the platform gives (fact sheet §3)."""
+    if request.body_too_large:
+        raise bad_request(
+            "REQUEST_BODY_TOO_LARGE", "The request body is larger than the server accepts."
+        )
+    try:
+        value = decode_json(request.body)
+    except ValueError as exc:
+        raise bad_request("INVALID_JSON_BODY", "The request body is not valid JSON.") from exc
+    if not isinstance(value, dict):
+        raise bad_request("INVALID_JSON_BODY", "The request body must be a JSON object.")
+    return value
+
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_HEX_UUID = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def parse_uuid(text: str) -> str | None:
+    """A UUID in any form Go's `uuid.FromString` reads, as canonical lowercase text."""
+    body = text
+    if body.startswith("urn:uuid:"):
+        body = body[len("urn:uuid:"):]
+    elif body.startswith("{") and body.endswith("}"):
+        body = body[1:-1]
+    if _CANONICAL_UUID.fullmatch(body):
+        digits = body.replace("-", "")
+    elif _HEX_UUID.fullmatch(body):
+        digits = body
+    else:
+        return None
+    d = digits.lower()
+    return f"{d[:8]}-{d[8:12]}-{d[12:16]}-{d[16:20]}-{d[20:]}"
