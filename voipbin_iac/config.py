@@ -22,6 +22,7 @@ from .model import DesiredAgent, DesiredState, Safety
 from .redact import Secret
 
 _TOP_MAPPINGS = ("defaults", "agents", "moved", "safety")
+_PROMPTS = frozenset({"init_prompt", "init_prompt_file"})  # one field, two spellings
 
 
 @dataclass
@@ -55,12 +56,14 @@ def load(paths: Sequence[str | Path], env: Mapping[str, str]) -> DesiredState:
         problems.extend(_read_into(Path(path), env, merged))
     if any(p.severity == "error" for p in problems):
         raise ConfigError([p for p in problems if p.severity == "error"])
+    if merged.defaults.keys() >= _PROMPTS:
+        problems.append(_exclusive(merged.defaults))
     agents = {key: _agent(key, merged, problems) for key in sorted(merged.agents)}
     moved = _moved(merged, agents, problems)
     _check_names(agents, problems)
-    errors = [p for p in problems if p.severity == "error"]
+    errors = {p for p in problems if p.severity == "error"}  # a default's problem, once
     if errors:
-        raise ConfigError(errors)
+        raise ConfigError(list(errors))
     safety = Safety(
         max_change_percent=float(merged.safety.get("max_change_percent", 30.0)),
         min_owned=int(merged.safety.get("min_owned", 10)),
@@ -95,13 +98,16 @@ def _read_into(path: Path, env: Mapping[str, str], merged: _Merged) -> list[Prob
     if problems:
         return problems
     base = path.parent
+    if data.get("defaults", {}).keys() & _PROMPTS:
+        merged.defaults.pop("init_prompt", None)
+        merged.defaults.pop("init_prompt_file", None)
     for key, value in data.get("defaults", {}).items():
         merged.defaults[key] = _Source(value, doc.where(("defaults", key)), base,
                                        raw["defaults"][key])
     for agent_key, spec in data.get("agents", {}).items():
         target = merged.agents.setdefault(agent_key, {})
         merged.agent_locations.setdefault(agent_key, doc.where(("agents", agent_key)))
-        if spec.keys() & {"init_prompt", "init_prompt_file"}:
+        if spec.keys() & _PROMPTS:
             target.pop("init_prompt", None)
             target.pop("init_prompt_file", None)
         for key, value in spec.items():
@@ -119,16 +125,12 @@ def _agent(key: str, merged: _Merged, problems: list[Problem]) -> DesiredAgent:
     here = merged.agent_locations[key]
     sources: dict[str, _Source] = {}
     for name, source in merged.defaults.items():
-        if name in ("init_prompt", "init_prompt_file") and own.keys() & {
-            "init_prompt", "init_prompt_file"
-        }:
+        if name in _PROMPTS and own.keys() & _PROMPTS:
             continue
         sources[name] = source
     sources.update(own)
-    for level in (merged.defaults, own):
-        if {"init_prompt", "init_prompt_file"} <= level.keys():
-            problems.append(Problem(level["init_prompt_file"].location,
-                                    "init_prompt and init_prompt_file are mutually exclusive"))
+    if own.keys() >= _PROMPTS:
+        problems.append(_exclusive(own))
     if "init_prompt_file" in sources:
         src = sources.pop("init_prompt_file")
         sources["init_prompt"] = _Source(_read_prompt(src, problems), src.location, src.base)
@@ -154,6 +156,11 @@ def _agent(key: str, merged: _Merged, problems: list[Problem]) -> DesiredAgent:
         location=here,
         field_locations=locations,
     )
+
+
+def _exclusive(level: Mapping[str, _Source]) -> Problem:
+    return Problem(level["init_prompt_file"].location,
+                   "init_prompt and init_prompt_file are mutually exclusive")
 
 
 def _read_prompt(src: _Source, problems: list[Problem]) -> str:

@@ -45,8 +45,14 @@ def expand_text(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
 
 
 def expand(doc: Document, env: Mapping[str, str]) -> tuple[Any, list[Problem]]:
-    """A copy of `doc.data` with every string expanded, and the problems found."""
+    """A copy of `doc.data` with every string expanded, and the problems found.
+
+    A mapping or list that YAML aliases share is expanded once and stays shared in the copy, so
+    an alias-heavy file costs what its text costs, and its problems are reported once (at the
+    first place the shared value appears), not once per alias.
+    """
     problems: list[Problem] = []
+    done: dict[int, Any] = {}  # id of a container already expanded -> its copy
 
     def walk(value: Any, path: Path_) -> Any:
         if isinstance(value, str):
@@ -54,9 +60,10 @@ def expand(doc: Document, env: Mapping[str, str]) -> tuple[Any, list[Problem]]:
                 return value
             for bad in _NAME.findall(value):
                 if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?", bad):
+                    shown = "its ${env:...}" if "engine_key" in path else f"'${{env:{bad}}}'"
                     problems.append(Problem(
                         doc.where(path),
-                        f"{dotted(path)}: '${{env:{bad}}}' is not a valid reference: "
+                        f"{dotted(path)}: {shown} is not a valid reference: "
                         "use ${env:NAME} or ${env:NAME:-default}",
                     ))
             text, missing = expand_text(value, env)
@@ -67,10 +74,14 @@ def expand(doc: Document, env: Mapping[str, str]) -> tuple[Any, list[Problem]]:
                     f"(set it, or write ${{env:{name}:-default}})",
                 ))
             return text
-        if isinstance(value, dict):
-            return {k: walk(v, (*path, k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, dict | list):
+            if id(value) not in done:
+                done[id(value)] = (
+                    {k: walk(v, (*path, k)) for k, v in value.items()}
+                    if isinstance(value, dict)
+                    else [walk(v, (*path, i)) for i, v in enumerate(value)]
+                )
+            return done[id(value)]
         return value
 
     return walk(doc.data, ()), problems

@@ -100,7 +100,11 @@ def _problems(error: jsonschema.ValidationError, doc: Document) -> list[Problem]
             hint = " (unquoted yes/no/on/off/true/false are booleans in YAML: quote the text)"
         elif isinstance(value, int | float) and "string" in types:
             hint = " (quote it to make it text)"
-        return [Problem(where, f"{field}: expected {want}, got {kind_of(value)}{hint}")]
+        got = kind_of(value)
+        if _SENSITIVE.intersection(p for p in path if isinstance(p, str)) and \
+                isinstance(value, int | float) and not isinstance(value, bool):
+            got = "a number"  # not "the number <the secret>"
+        return [Problem(where, f"{field}: expected {want}, got {got}{hint}")]
     if kind == "enum":
         if isinstance(value, str) and value and not _suggest(value, expected):
             choices = ", ".join(repr(c) for c in expected if c != "")

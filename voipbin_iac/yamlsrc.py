@@ -3,9 +3,10 @@
 PyYAML's loaders keep the last of two duplicate keys and forget where values came from. This
 module builds plain Python values straight from the parser's event stream (libyaml when present),
 so it can reject duplicate keys, record `file:line:column` for every mapping key and list item,
-and refuse hostile input quickly: alias bombs (an expansion budget), deep nesting (a depth
-limit), huge, binary or non-UTF-8 files. Only the YAML core types are produced (str, int, float,
-bool, None, list, dict); timestamps stay strings, other tags are refused.
+and refuse hostile input quickly: alias bombs (an expansion budget of values and of characters),
+deep nesting (a depth limit), huge, binary or non-UTF-8 files. Only the YAML core types are
+produced (str, int, float, bool, None, list, dict); timestamps stay strings, other tags are
+refused.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_NODES = 2_000_000
+MAX_CHARS = MAX_BYTES  # aliases may not expand the text beyond what the largest file holds
 
 _CORE = "tag:yaml.org,2002:"
 
@@ -133,8 +135,10 @@ class _Frame:
     anchor: str | None
     key: str | None = None
     key_location: Location | None = None
+    merging: bool = False  # the key is a plain `<<` (a quoted '<<' is an ordinary key)
     merged: set[str] = field(default_factory=set)
     nodes: int = 1
+    chars: int = 0
 
 
 class _Builder:
@@ -146,7 +150,8 @@ class _Builder:
         self.result: Any = None
         self._documents = 0
         self._nodes = 0
-        self._anchors: dict[str, tuple[Any, int]] = {}
+        self._chars = 0
+        self._anchors: dict[str, tuple[Any, int, int]] = {}  # value, nodes, characters
         self._stack: list[_Frame] = []
         self._resolver = yaml.resolver.Resolver()
         self._constructor = yaml.constructor.SafeConstructor()
@@ -158,14 +163,20 @@ class _Builder:
     def _fail(self, event: yaml.Event, message: str) -> ConfigError:
         return _one(self._loc(event), message)
 
-    def _count(self, event: yaml.Event, nodes: int) -> None:
+    def _count(self, event: yaml.Event, nodes: int, chars: int = 0) -> None:
         self._nodes += nodes
+        self._chars += chars
         if self._nodes > MAX_NODES:
             raise self._fail(
                 event, f"the document expands to more than {MAX_NODES} values (an alias bomb?)"
             )
+        if self._chars > MAX_CHARS:
+            raise self._fail(
+                event, f"the document expands to more than {MAX_CHARS} characters (an alias bomb?)"
+            )
         for frame in self._stack:
             frame.nodes += nodes
+            frame.chars += chars
 
     def _awaiting_key(self) -> bool:
         if not self._stack:
@@ -179,21 +190,21 @@ class _Builder:
             if self._documents > 1:
                 raise self._fail(event, "expected one YAML document, found a second `---`")
         elif isinstance(event, yaml.ScalarEvent):
-            self._count(event, 1)
+            self._count(event, 1, len(event.value))
             if self._awaiting_key():
                 self._set_key(event)
                 return
             value = self._scalar(event)
             if event.anchor:
-                self._anchors[event.anchor] = (value, 1)
+                self._anchors[event.anchor] = (value, 1, len(event.value))
             self._place(event, value)
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor not in self._anchors:
                 raise self._fail(event, f"unknown alias *{event.anchor}")
             if self._awaiting_key():
                 raise self._fail(event, "an alias cannot be used as a mapping key")
-            value, nodes = self._anchors[event.anchor]
-            self._count(event, nodes)
+            value, nodes, chars = self._anchors[event.anchor]
+            self._count(event, nodes, chars)
             self._place(event, value)
         elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
             is_seq = isinstance(event, yaml.SequenceStartEvent)
@@ -208,7 +219,7 @@ class _Builder:
         elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
             frame = self._stack.pop()
             if frame.anchor:
-                self._anchors[frame.anchor] = (frame.container, frame.nodes)
+                self._anchors[frame.anchor] = (frame.container, frame.nodes, frame.chars)
             self._place(frame.start, frame.container)
 
     def _child_path(self) -> Path_:
@@ -226,8 +237,7 @@ class _Builder:
         if event.value == "" and event.implicit[0]:
             raise self._fail(event, "a mapping key cannot be empty")
         frame.key, frame.key_location = event.value, self._loc(event)
-        if event.value == "<<" and event.implicit[0]:
-            frame.key = "<<"
+        frame.merging = event.value == "<<" and event.implicit[0]
 
     def _place(self, event: yaml.Event, value: Any) -> None:
         loc = self._loc(event)
@@ -243,7 +253,8 @@ class _Builder:
             return
         key, key_loc = frame.key or "", frame.key_location or loc
         frame.key = frame.key_location = None
-        if key == "<<":
+        if frame.merging:
+            frame.merging = False
             self._merge(event, frame, value)
             return
         if key in container and key not in frame.merged:
@@ -281,7 +292,10 @@ class _Builder:
         try:
             return builder(self._constructor, yaml.ScalarNode(tag, event.value))
         except (ValueError, yaml.constructor.ConstructorError):
-            raise self._fail(event, f"'{event.value}' is not a valid {tag[len(_CORE):]}") from None
+            frame = self._stack[-1] if self._stack else None
+            secret = frame is not None and "engine_key" in (*frame.path, frame.key)
+            shown = "the value" if secret else f"'{event.value}'"  # never print an engine_key
+            raise self._fail(event, f"{shown} is not a valid {tag[len(_CORE):]}") from None
 
 
 def _float(constructor: Any, node: yaml.ScalarNode) -> float:

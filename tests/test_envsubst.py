@@ -1,0 +1,141 @@
+"""envsubst: `${env:NAME}`, `${env:NAME:-default}` and the `$${env:NAME}` escape."""
+
+from __future__ import annotations
+
+import pytest
+
+from voipbin_iac import envsubst
+from voipbin_iac.errors import Location
+from voipbin_iac.yamlsrc import parse
+
+ENV = {"HOME_DIR": "/home/bot", "EMPTY": "", "KEY": "sk-envsubst-secret-31337", "N": "5"}
+
+
+@pytest.mark.parametrize(("text", "expanded"), [
+    ("${env:HOME_DIR}", "/home/bot"),
+    ("dir=${env:HOME_DIR}/x", "dir=/home/bot/x"),
+    ("${env:HOME_DIR}${env:N}", "/home/bot5"),
+    ("${env:EMPTY}", ""),
+    ("${env:EMPTY:-fallback}", ""),  # set but empty is set: no default
+    ("${env:UNSET:-fallback}", "fallback"),
+    ("${env:UNSET:-}", ""),
+    ("${env:UNSET:-a b:c-d}", "a b:c-d"),
+    ("${env:HOME_DIR:-unused}", "/home/bot"),
+    ("$${env:HOME_DIR}", "${env:HOME_DIR}"),
+    ("$${env:UNSET}", "${env:UNSET}"),
+    ("cost: $5 and ${name} and {{var}}", "cost: $5 and ${name} and {{var}}"),
+    ("${ENV:HOME_DIR}", "${ENV:HOME_DIR}"),  # only the lower-case `env:` prefix is ours
+    ("no references", "no references"),
+])
+def test_expand_text(text: str, expanded: str) -> None:
+    assert envsubst.expand_text(text, ENV) == (expanded, [])
+
+
+def test_expand_text_reports_missing_names_in_order() -> None:
+    text, missing = envsubst.expand_text("${env:B}-${env:A}-${env:HOME_DIR}", ENV)
+    assert text == "--/home/bot"
+    assert missing == ["B", "A"]
+
+
+def test_environment_values_are_never_expanded_again() -> None:
+    env = {"OUTER": "${env:INNER}", "INNER": "boom"}
+    assert envsubst.expand_text("${env:OUTER}", env) == ("${env:INNER}", [])
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("${env:KEY}", True), ("prefix-${env:KEY}", True), ("${env:UNSET:-x}", True),
+    ("$${env:KEY}", False), ("sk-literal", False), ("${KEY}", False), ("", False),
+])
+def test_has_reference(text: str, expected: bool) -> None:
+    assert envsubst.has_reference(text) is expected
+
+
+def test_expand_document_walks_every_string_and_keeps_other_values() -> None:
+    doc = parse(
+        "version: 1\n"
+        "agents:\n"
+        "  bot:\n"
+        "    engine_key: ${env:KEY}\n"
+        "    tool_names: [a, '${env:N}']\n"
+        "    protect: true\n"
+        "    parameter: {depth: {home: '${env:HOME_DIR}', n: 3}}\n"
+        "    ${env:N}: key names are not expanded\n",
+        "f.yaml",
+    )
+    data, problems = envsubst.expand(doc, ENV)
+    assert problems == []
+    assert data == {
+        "version": 1,
+        "agents": {"bot": {
+            "engine_key": "sk-envsubst-secret-31337",
+            "tool_names": ["a", "5"],
+            "protect": True,
+            "parameter": {"depth": {"home": "/home/bot", "n": 3}},
+            "${env:N}": "key names are not expanded",
+        }},
+    }
+    assert doc.data["agents"]["bot"]["engine_key"] == "${env:KEY}"  # the input is not changed
+
+
+def test_an_environment_value_is_text_not_yaml() -> None:
+    doc = parse("a: ${env:V}\n", "f.yaml")
+    data, _ = envsubst.expand(doc, {"V": "[1, 2]\nb: true"})
+    assert data == {"a": "[1, 2]\nb: true"}
+
+
+def test_missing_variable_names_variable_and_place() -> None:
+    doc = parse("version: 1\ndefaults:\n  engine_key: ${env:OPENAI_API_KEY}\n", "dir/a.yaml")
+    data, problems = envsubst.expand(doc, {})
+    assert data["defaults"]["engine_key"] == ""
+    assert [str(p) for p in problems] == [
+        "dir/a.yaml:3:3: defaults.engine_key: environment variable OPENAI_API_KEY is not set "
+        "(set it, or write ${env:OPENAI_API_KEY:-default})"
+    ]
+    assert problems[0].severity == "error"
+
+
+def test_every_missing_variable_is_reported() -> None:
+    doc = parse("a: ${env:ONE}/${env:TWO}\nb:\n  - ${env:THREE}\n", "f.yaml")
+    _, problems = envsubst.expand(doc, {})
+    assert [(p.location.line, p.location.column, p.message.split(":")[0]) for p in problems] == [
+        (1, 1, "a"), (1, 1, "a"), (3, 5, "b[0]"),
+    ]
+    assert ["ONE" in problems[0].message, "TWO" in problems[1].message] == [True, True]
+    assert "variable THREE is not set" in problems[2].message
+
+
+@pytest.mark.parametrize("reference", ["${env:BAD-NAME}", "${env:}", "${env:1ST}", "${env:A B}"])
+def test_invalid_references(reference: str) -> None:
+    doc = parse(f"agents:\n  bot:\n    detail: 'x {reference}'\n", "f.yaml")
+    _, problems = envsubst.expand(doc, ENV)
+    assert [str(p) for p in problems] == [
+        f"f.yaml:3:5: agents.bot.detail: '{reference}' is not a valid reference: "
+        "use ${env:NAME} or ${env:NAME:-default}"
+    ]
+
+
+def test_invalid_reference_in_engine_key_is_not_quoted() -> None:
+    doc = parse("agents:\n  bot:\n    engine_key: ${env:sk-pasted-the-key-here-9}\n", "f.yaml")
+    _, problems = envsubst.expand(doc, ENV)
+    assert len(problems) == 1
+    assert problems[0].location == Location("f.yaml", 3, 5)
+    assert "not a valid reference" in problems[0].message
+    assert "sk-pasted-the-key-here-9" not in str(problems[0])
+
+
+def test_aliased_containers_are_expanded_once_and_stay_shared() -> None:
+    doc = parse("a: &a {x: '${env:N}'}\nb: *a\nc: [*a, *a]\n", "f.yaml")
+    data, problems = envsubst.expand(doc, ENV)
+    assert problems == []
+    assert data == {"a": {"x": "5"}, "b": {"x": "5"}, "c": [{"x": "5"}, {"x": "5"}]}
+    assert data["b"] is data["a"] and data["c"][1] is data["a"]
+
+
+def test_alias_bomb_of_missing_variables_is_reported_once_per_place() -> None:
+    lines = ["s: &s '${env:MISSING}'", "l0: &l0 [" + ", ".join(["*s"] * 9) + "]"]
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 6)]
+    doc = parse("\n".join(lines) + "\n", "f.yaml")  # ~600,000 strings once expanded
+    _, problems = envsubst.expand(doc, {})
+    # Once for the anchor, once for each of the nine aliases of it; never once per copy.
+    assert len(problems) == 10
+    assert {p.location.line for p in problems} == {1, 2}
