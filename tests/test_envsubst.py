@@ -28,18 +28,18 @@ ENV = {"HOME_DIR": "/home/bot", "EMPTY": "", "KEY": "sk-envsubst-secret-31337", 
     ("no references", "no references"),
 ])
 def test_expand_text(text: str, expanded: str) -> None:
-    assert envsubst.expand_text(text, ENV) == (expanded, [])
+    assert envsubst.expand_text(text, ENV)[:2] == (expanded, [])
 
 
 def test_expand_text_reports_missing_names_in_order() -> None:
-    text, missing = envsubst.expand_text("${env:B}-${env:A}-${env:HOME_DIR}", ENV)
+    text, missing, _ = envsubst.expand_text("${env:B}-${env:A}-${env:HOME_DIR}", ENV)
     assert text == "--/home/bot"
     assert missing == ["B", "A"]
 
 
 def test_environment_values_are_never_expanded_again() -> None:
     env = {"OUTER": "${env:INNER}", "INNER": "boom"}
-    assert envsubst.expand_text("${env:OUTER}", env) == ("${env:INNER}", [])
+    assert envsubst.expand_text("${env:OUTER}", env) == ("${env:INNER}", [], True)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -62,7 +62,7 @@ def test_expand_document_walks_every_string_and_keeps_other_values() -> None:
         "    ${env:N}: key names are not expanded\n",
         "f.yaml",
     )
-    data, problems = envsubst.expand(doc, ENV)
+    data, problems, _ = envsubst.expand(doc, ENV)
     assert problems == []
     assert data == {
         "version": 1,
@@ -79,13 +79,13 @@ def test_expand_document_walks_every_string_and_keeps_other_values() -> None:
 
 def test_an_environment_value_is_text_not_yaml() -> None:
     doc = parse("a: ${env:V}\n", "f.yaml")
-    data, _ = envsubst.expand(doc, {"V": "[1, 2]\nb: true"})
+    data, _, _ = envsubst.expand(doc, {"V": "[1, 2]\nb: true"})
     assert data == {"a": "[1, 2]\nb: true"}
 
 
 def test_missing_variable_names_variable_and_place() -> None:
     doc = parse("version: 1\ndefaults:\n  engine_key: ${env:OPENAI_API_KEY}\n", "dir/a.yaml")
-    data, problems = envsubst.expand(doc, {})
+    data, problems, _ = envsubst.expand(doc, {})
     assert data["defaults"]["engine_key"] == ""
     assert [str(p) for p in problems] == [
         "dir/a.yaml:3:3: defaults.engine_key: environment variable OPENAI_API_KEY is not set "
@@ -96,7 +96,7 @@ def test_missing_variable_names_variable_and_place() -> None:
 
 def test_every_missing_variable_is_reported() -> None:
     doc = parse("a: ${env:ONE}/${env:TWO}\nb:\n  - ${env:THREE}\n", "f.yaml")
-    _, problems = envsubst.expand(doc, {})
+    _, problems, _ = envsubst.expand(doc, {})
     assert [(p.location.line, p.location.column, p.message.split(":")[0]) for p in problems] == [
         (1, 1, "a"), (1, 1, "a"), (3, 5, "b[0]"),
     ]
@@ -107,7 +107,7 @@ def test_every_missing_variable_is_reported() -> None:
 @pytest.mark.parametrize("reference", ["${env:BAD-NAME}", "${env:}", "${env:1ST}", "${env:A B}"])
 def test_invalid_references(reference: str) -> None:
     doc = parse(f"agents:\n  bot:\n    detail: 'x {reference}'\n", "f.yaml")
-    _, problems = envsubst.expand(doc, ENV)
+    _, problems, _ = envsubst.expand(doc, ENV)
     assert [str(p) for p in problems] == [
         f"f.yaml:3:5: agents.bot.detail: '{reference}' is not a valid reference: "
         "use ${env:NAME} or ${env:NAME:-default}"
@@ -116,7 +116,7 @@ def test_invalid_references(reference: str) -> None:
 
 def test_invalid_reference_in_engine_key_is_not_quoted() -> None:
     doc = parse("agents:\n  bot:\n    engine_key: ${env:sk-pasted-the-key-here-9}\n", "f.yaml")
-    _, problems = envsubst.expand(doc, ENV)
+    _, problems, _ = envsubst.expand(doc, ENV)
     assert len(problems) == 1
     assert problems[0].location == Location("f.yaml", 3, 5)
     assert "not a valid reference" in problems[0].message
@@ -125,7 +125,7 @@ def test_invalid_reference_in_engine_key_is_not_quoted() -> None:
 
 def test_aliased_containers_are_expanded_once_and_stay_shared() -> None:
     doc = parse("a: &a {x: '${env:N}'}\nb: *a\nc: [*a, *a]\n", "f.yaml")
-    data, problems = envsubst.expand(doc, ENV)
+    data, problems, _ = envsubst.expand(doc, ENV)
     assert problems == []
     assert data == {"a": {"x": "5"}, "b": {"x": "5"}, "c": [{"x": "5"}, {"x": "5"}]}
     assert data["b"] is data["a"] and data["c"][1] is data["a"]
@@ -135,7 +135,21 @@ def test_alias_bomb_of_missing_variables_is_reported_once_per_place() -> None:
     lines = ["s: &s '${env:MISSING}'", "l0: &l0 [" + ", ".join(["*s"] * 9) + "]"]
     lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, 6)]
     doc = parse("\n".join(lines) + "\n", "f.yaml")  # ~600,000 strings once expanded
-    _, problems = envsubst.expand(doc, {})
+    _, problems, _ = envsubst.expand(doc, {})
     # Once for the anchor, once for each of the nine aliases of it; never once per copy.
     assert len(problems) == 10
     assert {p.location.line for p in problems} == {1, 2}
+
+
+def test_values_from_the_environment_are_reported_for_redaction() -> None:
+    doc = parse("a: ${env:A}\nb: ${env:MISSING:-fallback}\nc: plain\n", "f.yaml")
+    data, problems, from_env = envsubst.expand(doc, {"A": "sk-from-env"})
+    assert data == {"a": "sk-from-env", "b": "fallback", "c": "plain"} and problems == []
+    assert from_env == frozenset({"sk-from-env"})
+
+
+def test_missing_variables_can_be_warnings() -> None:
+    doc = parse("a: x${env:NOPE}y\n", "f.yaml")
+    data, problems, _ = envsubst.expand(doc, {}, missing_ok=True)
+    assert data == {"a": "xy"}
+    assert [p.severity for p in problems] == ["warning"] and "NOPE" in problems[0].message

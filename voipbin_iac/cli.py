@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="offline checks of desired-state files")
     _files(p, manifest=False)
+    p.add_argument("--each", action="store_true",
+                   help="check each file on its own instead of merged (for pre-commit)")
+    p.add_argument("--allow-missing-env", action="store_true",
+                   help="an unset ${env:...} is a warning, not an error (no secrets at hand)")
     _common(p)
 
     p = sub.add_parser("plan", help="show what apply would change (read-only)")
@@ -186,7 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the desired-state file")
-    p.add_argument("--manifest", action="store_true", help="the manifest's schema instead")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--manifest", action="store_true", help="the manifest's schema instead")
+    what.add_argument("--markdown", action="store_true",
+                      help="the YAML reference in Markdown, generated from the schema")
     _common(p)
 
     p = sub.add_parser("emulator", help="serve the VoIPBin emulator over HTTP")

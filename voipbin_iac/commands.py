@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import config, export, ops, render, savedplan, schemacheck, workflow
+from . import config, export, ops, render, savedplan, schemacheck, schemadoc, workflow
 from . import manifest as manifests
 from .apply import ExecOptions
 from .client import Connection, VoipbinClient, connection_from_env
@@ -30,7 +30,7 @@ from .emulator import (
     Store,
     run_emulator,
 )
-from .errors import ConfigError, IacError, RefusedError, UsageError
+from .errors import ConfigError, IacError, Problem, RefusedError, UsageError
 from .model import DesiredState, Plan
 from .plan import PlanOptions
 from .progress import ProgressLine
@@ -64,8 +64,9 @@ def _files(args: Namespace) -> list[str]:
     return files
 
 
-def _desired(files: list[str], console: Console) -> DesiredState:
-    state = config.load(files, console.env)
+def _desired(files: list[str], console: Console, *,
+             missing_env_ok: bool = False) -> DesiredState:
+    state = config.load(files, console.env, missing_env_ok=missing_env_ok)
     for agent in state.agents.values():
         console.redactor.add(agent.fields["engine_key"])
     for warning in state.warnings:
@@ -123,9 +124,18 @@ def _ask(console: Console, question: str) -> bool:
 
 def validate(args: Namespace, console: Console) -> int:
     files = _files(args)
-    state = _desired(files, console)
-    console.out(f"ok: {', '.join(files)}: {len(state.agents)} agents, "
-                f"{len(state.warnings)} warnings\n")
+    groups = [[f] for f in files] if args.each else [files]
+    problems: list[Problem] = []
+    for group in groups:
+        try:
+            state = _desired(group, console, missing_env_ok=args.allow_missing_env)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        console.out(f"ok: {', '.join(group)}: {len(state.agents)} agents, "
+                    f"{len(state.warnings)} warnings\n")
+    if problems:
+        raise ConfigError(problems)
     return 0
 
 
@@ -318,7 +328,10 @@ def manifest(args: Namespace, console: Console) -> int:
 
 
 def schema(args: Namespace, console: Console) -> int:
-    console.out(schemacheck.schema_text("manifest" if args.manifest else "agents"))
+    if args.markdown:
+        console.out(schemadoc.markdown())
+    else:
+        console.out(schemacheck.schema_text("manifest" if args.manifest else "agents"))
     return 0
 
 

@@ -44,16 +44,22 @@ class _Merged:
     agent_locations: dict[str, Location] = field(default_factory=dict)
     moved: dict[str, _Source] = field(default_factory=dict)
     safety: dict[str, Any] = field(default_factory=dict)
+    from_env: frozenset[str] = frozenset()  # values taken from the environment: never quoted
 
 
-def load(paths: Sequence[str | Path], env: Mapping[str, str]) -> DesiredState:
-    """Read, merge and check desired-state files; raise `ConfigError` with every problem."""
+def load(paths: Sequence[str | Path], env: Mapping[str, str], *,
+         missing_env_ok: bool = False) -> DesiredState:
+    """Read, merge and check desired-state files; raise `ConfigError` with every problem.
+
+    With `missing_env_ok` an unset `${env:...}` variable is a warning and reads as "" (for
+    offline checks where the secrets are not at hand).
+    """
     if not paths:
         raise ConfigError([Problem(Location("<command line>"), "no desired-state file given")])
     problems: list[Problem] = []
     merged = _Merged()
     for path in paths:
-        problems.extend(_read_into(Path(path), env, merged))
+        problems.extend(_read_into(Path(path), env, merged, missing_env_ok))
     if any(p.severity == "error" for p in problems):
         raise ConfigError([p for p in problems if p.severity == "error"])
     if merged.defaults.keys() >= _PROMPTS:
@@ -77,7 +83,8 @@ def load(paths: Sequence[str | Path], env: Mapping[str, str]) -> DesiredState:
     )
 
 
-def _read_into(path: Path, env: Mapping[str, str], merged: _Merged) -> list[Problem]:
+def _read_into(path: Path, env: Mapping[str, str], merged: _Merged,
+               missing_env_ok: bool) -> list[Problem]:
     """Parse, expand and schema-check one file, then merge it into `merged`."""
     try:
         doc = yamlsrc.load_file(path, str(path))
@@ -93,9 +100,10 @@ def _read_into(path: Path, env: Mapping[str, str], merged: _Merged) -> list[Prob
     if isinstance(raw.get("agents"), dict):
         raw["agents"] = {k: ({} if v is None else v) for k, v in raw["agents"].items()}
     doc = yamlsrc.Document(doc.file, raw, doc.locations)
-    data, problems = envsubst.expand(doc, env)
-    problems.extend(schemacheck.check("agents", doc, data))
-    if problems:
+    data, problems, from_env = envsubst.expand(doc, env, missing_ok=missing_env_ok)
+    merged.from_env |= from_env
+    problems.extend(schemacheck.check("agents", doc, data, from_env))
+    if any(p.severity == "error" for p in problems):
         return problems
     base = path.parent
     if data.get("defaults", {}).keys() & _PROMPTS:
@@ -116,7 +124,7 @@ def _read_into(path: Path, env: Mapping[str, str], merged: _Merged) -> list[Prob
     for old, new in data.get("moved", {}).items():
         merged.moved[old] = _Source(new, doc.where(("moved", old)), base)
     merged.safety.update(data.get("safety", {}))
-    return []
+    return problems
 
 
 def _agent(key: str, merged: _Merged, problems: list[Problem]) -> DesiredAgent:
@@ -146,7 +154,7 @@ def _agent(key: str, merged: _Merged, problems: list[Problem]) -> DesiredAgent:
         locations[name] = src.location
         value = Secret(src.value) if name == "engine_key" else src.value
         fields[name] = canonical(name, value)
-    _check_agent(key, fields, sources, here, problems)
+    _check_agent(key, fields, sources, here, problems, merged.from_env)
     protect = sources.get("protect")
     return DesiredAgent(
         key=key,
@@ -174,17 +182,18 @@ def _read_prompt(src: _Source, problems: list[Problem]) -> str:
 
 
 def _check_agent(key: str, fields: Mapping[str, Any], sources: Mapping[str, _Source],
-                 here: Location, problems: list[Problem]) -> None:
+                 here: Location, problems: list[Problem], from_env: frozenset[str]) -> None:
     """Checks that need the merged agent: required model, known model, literal secrets."""
     model = fields["engine_model"]
     if not model:
         problems.append(Problem(here, f"agents.{key}: engine_model is required "
                                       "(set it in the agent or in defaults)"))
     elif model not in ENGINE_MODELS and "engine_model" in sources:
-        problems.append(Problem(
+        shown = "the value from ${env:...}" if model in from_env else f"'{model}'"
+        problems.append(Problem(  # located at the value, so a default's is reported once
             sources["engine_model"].location,
-            f"agents.{key}.engine_model: '{model}' is not in VoIPBin's documented model list; "
-            "VoIPBin checks only the vendor, so check the model name with your provider",
+            f"engine_model {shown} is not in VoIPBin's documented model list; VoIPBin checks "
+            "only the vendor, so check the model name with your provider",
             "warning",
         ))
     key_src = sources.get("engine_key")

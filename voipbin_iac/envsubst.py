@@ -24,15 +24,19 @@ def has_reference(text: str) -> bool:
     return any(not m.group(1) for m in _REF.finditer(text))
 
 
-def expand_text(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
-    """Expand one string; return it and the names of missing variables."""
+def expand_text(text: str, env: Mapping[str, str]) -> tuple[str, list[str], bool]:
+    """Expand one string; return it, the names of missing variables, and whether anything
+    came from the environment."""
     missing: list[str] = []
+    used = False
 
     def replace(match: re.Match[str]) -> str:
+        nonlocal used
         escaped, name, default = match.groups()
         if escaped:
             return match.group(0)[1:]
         if name in env:
+            used = True
             return env[name]
         if default is not None:
             return default
@@ -40,18 +44,22 @@ def expand_text(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
         return ""
 
     if "${" not in text:
-        return text, missing
-    return _REF.sub(replace, text), missing
+        return text, missing, used
+    return _REF.sub(replace, text), missing, used
 
 
-def expand(doc: Document, env: Mapping[str, str]) -> tuple[Any, list[Problem]]:
-    """A copy of `doc.data` with every string expanded, and the problems found.
+def expand(doc: Document, env: Mapping[str, str], *, missing_ok: bool = False
+           ) -> tuple[Any, list[Problem], frozenset[str]]:
+    """A copy of `doc.data` with every string expanded, the problems found, and the strings
+    that took something from the environment (messages must not quote those: secrets).
 
     A mapping or list that YAML aliases share is expanded once and stays shared in the copy, so
     an alias-heavy file costs what its text costs, and its problems are reported once (at the
-    first place the shared value appears), not once per alias.
+    first place the shared value appears), not once per alias. With `missing_ok` a missing
+    variable is a warning and expands to "" (for offline checks without the secrets at hand).
     """
     problems: list[Problem] = []
+    from_env: set[str] = set()
     done: dict[int, Any] = {}  # id of a container already expanded -> its copy
 
     def walk(value: Any, path: Path_) -> Any:
@@ -66,12 +74,15 @@ def expand(doc: Document, env: Mapping[str, str]) -> tuple[Any, list[Problem]]:
                         f"{dotted(path)}: {shown} is not a valid reference: "
                         "use ${env:NAME} or ${env:NAME:-default}",
                     ))
-            text, missing = expand_text(value, env)
+            text, missing, used = expand_text(value, env)
+            if used:
+                from_env.add(text)
             for name in missing:
                 problems.append(Problem(
                     doc.where(path),
                     f"{dotted(path)}: environment variable {name} is not set "
                     f"(set it, or write ${{env:{name}:-default}})",
+                    "warning" if missing_ok else "error",
                 ))
             return text
         if isinstance(value, dict | list):
@@ -84,4 +95,4 @@ def expand(doc: Document, env: Mapping[str, str]) -> tuple[Any, list[Problem]]:
             return done[id(value)]
         return value
 
-    return walk(doc.data, ()), problems
+    return walk(doc.data, ()), problems, frozenset(from_env)

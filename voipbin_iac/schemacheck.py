@@ -34,11 +34,16 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(schema_text(name)))
 
 
-def check(name: str, doc: Document, data: Any) -> list[Problem]:
-    """Validate `data` (the document's data, maybe env-expanded) against schema `name`."""
+def check(name: str, doc: Document, data: Any,
+          from_env: frozenset[str] = frozenset()) -> list[Problem]:
+    """Validate `data` (the document's data, maybe env-expanded) against schema `name`.
+
+    Strings in `from_env` came from the environment and may be secrets: messages describe
+    them, never quote them.
+    """
     problems: list[Problem] = []
     for error in validator(name).iter_errors(data):
-        problems.extend(_problems(error, doc))
+        problems.extend(_problems(error, doc, from_env))
     return problems
 
 
@@ -69,14 +74,23 @@ def _suggest(word: Any, choices: Iterable[Any]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _show(path: Path_, value: Any) -> str:
+def _unknown_hint(path: Path_, extra: str, allowed: Iterable[Any]) -> str:
+    if path == ("defaults",) and extra == "name":
+        return ": `name` belongs to each agent (it defaults to the agent's key)"
+    return _suggest(extra, allowed)
+
+
+def _show(path: Path_, value: Any, from_env: frozenset[str]) -> str:
     if _SENSITIVE.intersection(p for p in path if isinstance(p, str)):
         return "the value"
+    if isinstance(value, str) and value in from_env:
+        return "the value from ${env:...}"
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
     return f"'{text[:60]}{'...' if len(text) > 60 else ''}'"
 
 
-def _problems(error: jsonschema.ValidationError, doc: Document) -> list[Problem]:
+def _problems(error: jsonschema.ValidationError, doc: Document,
+              from_env: frozenset[str]) -> list[Problem]:
     path: Path_ = tuple(error.absolute_path)
     where = doc.where(path)
     field = dotted(path)
@@ -85,8 +99,8 @@ def _problems(error: jsonschema.ValidationError, doc: Document) -> list[Problem]
     if kind == "additionalProperties" and isinstance(value, dict):
         allowed = schema.get("properties", {})
         return [
-            Problem(doc.where((*path, extra)),
-                    f"{dotted((*path, extra))}: unknown field{_suggest(extra, allowed)}")
+            Problem(doc.where((*path, extra)), f"{dotted((*path, extra))}: unknown field"
+                                               f"{_unknown_hint(path, extra, allowed)}")
             for extra in value if extra not in allowed
         ]
     if "propertyNames" in error.relative_schema_path:
@@ -108,17 +122,21 @@ def _problems(error: jsonschema.ValidationError, doc: Document) -> list[Problem]
     if kind == "enum":
         if isinstance(value, str) and value and not _suggest(value, expected):
             choices = ", ".join(repr(c) for c in expected if c != "")
-            return [Problem(where, f"{field}: {_show(path, value)} is not one of: {choices}")]
-        return [Problem(where, f"{field}: {_show(path, value)} is not allowed"
+            shown = _show(path, value, from_env)
+            return [Problem(where, f"{field}: {shown} is not one of: {choices}")]
+        return [Problem(where, f"{field}: {_show(path, value, from_env)} is not allowed"
                                f"{_suggest(value, expected)}")]
     if kind == "const":
-        return [Problem(where, f"{field}: must be {json.dumps(expected)}")]
+        got = "" if type(value) is type(expected) else f", not {kind_of(value)}"
+        return [Problem(where, f"{field}: must be {json.dumps(expected)}{got}")]
     if kind == "pattern":
         reason = schema.get("x-error", f"does not match {expected}")
-        return [Problem(where, f"{field}: {_show(path, value)} {reason}")]
+        return [Problem(where, f"{field}: {_show(path, value, from_env)} {reason}")]
     if kind == "required":
         missing = [r for r in expected if isinstance(value, dict) and r not in value]
-        return [Problem(where, f"{field}: missing required field '{m}'") for m in missing]
+        start = " (start the file with `version: 1`)" if path == () else ""
+        return [Problem(where, f"{field}: missing required field '{m}'{start}")
+                for m in missing]
     if kind == "uniqueItems" and isinstance(value, list):
         seen: set[str] = set()
         dups = [v for v in map(json.dumps, value) if v in seen or seen.add(v)]  # type: ignore[func-returns-value]

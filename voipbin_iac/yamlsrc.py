@@ -110,6 +110,9 @@ def parse(text: str, file: str) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         reason = exc.problem or exc.context or "invalid YAML"
+        lines = text.splitlines()
+        if mark and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
+            reason += " (a tab: YAML indents with spaces only)"
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
         raise _one(loc, f"invalid YAML: {reason}") from None
     except yaml.YAMLError as exc:
