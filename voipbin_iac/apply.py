@@ -91,7 +91,8 @@ class Executor:
             try:
                 outcome = work(change)
             except IacError as exc:
-                outcome = Outcome(change, "failed", change.id, exc.message)
+                reason = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+                outcome = Outcome(change, "failed", change.id, reason)
             self._tick(outcome)
             return outcome
 
