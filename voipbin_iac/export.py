@@ -122,9 +122,9 @@ def export(agents: Sequence[LiveAgent], source: str) -> Exported:
     for key, var in uses.items():
         if var:
             variables.setdefault(var, []).append(key)
-    header = (f"# yaml-language-server: $schema=https://raw.githubusercontent.com/voipbin/"
-              f"voipbin-iac/main/schemas/agents.schema.json\n"
-              f"# Exported by voipbin-iac from {source}: {len(by_key)} AIs.\n")
+    header = (f"# Exported by voipbin-iac from {source}: {len(by_key)} AIs.\n"
+              "# Editor support: `voipbin-iac schema > agents.schema.json`, then make the first "
+              "line\n# `# yaml-language-server: $schema=agents.schema.json`.\n")
     if variables:
         header += "# Set these environment variables to the live engine keys before `plan`:\n"
         header += "".join(f"#   {var}: {', '.join(keys)}\n"

@@ -108,7 +108,7 @@ def apply(client: VoipbinClient, desired: DesiredState, request: ApplyRequest, *
                      "(the limit is `safety.max_change_percent` in the file)")
         if not the_plan.has_changes:
             result = _finish(client, desired, manifest, the_plan, [], options, path, log,
-                             journal.Journal(None))
+                             journal.Journal(None), listed=live or None)
             return the_plan, result
         if not confirm(the_plan):
             raise RefusedError("apply cancelled; nothing was changed")
@@ -159,8 +159,12 @@ def _bindings(manifest: Manifest, plan: Plan, outcomes: list[Outcome]) -> dict[s
 
 def _finish(client: VoipbinClient, desired: DesiredState, manifest: Manifest, the_plan: Plan,
             outcomes: list[Outcome], options: PlanOptions, path: Path, log: logging.Logger,
-            log_file: journal.Journal, interrupted: bool = False) -> ApplyResult:
-    """Re-list, fill in missing direct hashes, write the manifest, verify with a fresh plan."""
+            log_file: journal.Journal, interrupted: bool = False,
+            listed: Mapping[str, LiveAgent] | None = None) -> ApplyResult:
+    """Re-list, fill in missing direct hashes, write the manifest, verify with a fresh plan.
+
+    `listed` is the live state when nothing was written since it was read (no re-list then).
+    """
     bound = _bindings(manifest, the_plan, outcomes)
     known: dict[str, LiveAgent] = {o.live.id: o.live for o in outcomes if o.live is not None}
     regenerated: list[str] = []
@@ -168,7 +172,7 @@ def _finish(client: VoipbinClient, desired: DesiredState, manifest: Manifest, th
     failed = {o.change.key for o in outcomes if o.status != "done"}
     new_manifest = _manifest_from(bound, known, desired, manifest, failed, partial=True)
     try:
-        live = {a.id: a for a in client.list_ais()}
+        live = dict(listed) if listed is not None else {a.id: a for a in client.list_ais()}
         for key, ai_id in sorted(bound.items()):
             if ai_id in live and not live[ai_id].direct_hash:
                 live[ai_id] = client.regenerate_direct_hash(ai_id)
