@@ -229,10 +229,12 @@ class VoipbinClient:
 
     def _agent(self, obj: Any, method: str, path: str) -> LiveAgent:
         try:
-            return fields.live_from_api(obj)
+            agent = fields.live_from_api(obj)
         except ValueError as exc:
             raise ResponseError(f"{method} {path} answered an unexpected AI object: {exc}") \
                 from None
+        self._redact.add(agent.fields.get("engine_key"))  # live keys are secrets too
+        return agent
 
     def _count(self, method: str, path: str) -> None:
         with self._count_lock:
