@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from ..catalog import AI_TYPES, ENGINE_VENDORS, STT_TYPES, TOOL_NAMES, TTS_TYPES, ZERO_UUID
-from .paging import list_body, parse_page
+from .paging import page_body, parse_page
 from .protocol import (
     ApiFailure,
     Context,
@@ -22,6 +22,7 @@ from .protocol import (
     json_object_body,
     json_response,
     parse_uuid,
+    permission_denied,
 )
 from .records import AiFields, AiRecord
 from .timefmt import format_time
@@ -169,8 +170,7 @@ def _owned(ctx: Context, invalid_reason: str) -> AiRecord:
     if record is None:
         raise _not_found()
     if record.customer_id != ctx.customer_id:
-        raise ApiFailure("PERMISSION_DENIED", "PERMISSION_DENIED",
-                         "You do not have permission to access this resource.")
+        raise permission_denied()
     return record
 
 
@@ -181,8 +181,7 @@ def _not_found() -> ApiFailure:
 def list_ais(ctx: Context) -> Response:
     page = parse_page(ctx.request)
     records = ctx.store.list_ais(ctx.customer_id, page.before, page.size)
-    last = records[-1].tm_create if records else None
-    return json_response(200, list_body([render_ai(r) for r in records], last))
+    return json_response(200, page_body(records, render_ai))
 
 
 def create_ai(ctx: Context) -> Response:

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from ..catalog import SIP_DOMAIN, ZERO_UUID
-from .paging import list_body, parse_page
+from .paging import page_body, parse_page
 from .protocol import (
     ApiFailure,
     Context,
@@ -23,6 +23,7 @@ from .protocol import (
     json_object_body,
     json_response,
     parse_uuid,
+    permission_denied,
 )
 from .records import Address, CallRecord, NewCall, Route
 from .timefmt import format_time
@@ -152,8 +153,7 @@ def create_calls(ctx: Context) -> Response:
 def list_calls(ctx: Context) -> Response:
     page = parse_page(ctx.request)
     calls = ctx.store.list_calls(ctx.customer_id, page.before, page.size)
-    last = calls[-1].tm_create if calls else None
-    return json_response(200, list_body([render_call(c) for c in calls], last))
+    return json_response(200, page_body(calls, render_call))
 
 
 def get_call(ctx: Context) -> Response:
@@ -164,6 +164,5 @@ def get_call(ctx: Context) -> Response:
     if call is None:
         raise ApiFailure("NOT_FOUND", "CALL_NOT_FOUND", "The call was not found.")
     if call.customer_id != ctx.customer_id:
-        raise ApiFailure("PERMISSION_DENIED", "PERMISSION_DENIED",
-                         "You do not have permission to access this resource.")
+        raise permission_denied()
     return json_response(200, render_call(call))

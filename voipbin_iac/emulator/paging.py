@@ -9,6 +9,7 @@ fractional digits whenever the page has rows, and "" only for an empty page.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,3 +54,8 @@ def list_body(items: list[dict[str, Any]], last_tm_create: int | None) -> dict[s
     """The list envelope `{"result": [...], "next_page_token": "..."}`."""
     token = format_token(last_tm_create) if items and last_tm_create is not None else ""
     return {"result": items, "next_page_token": token}
+
+
+def page_body(records: Sequence[Any], render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """The list envelope for one page of records (anything with a `tm_create`)."""
+    return list_body([render(r) for r in records], records[-1].tm_create if records else None)

@@ -91,6 +91,12 @@ def bad_request(reason: str, message: str) -> ApiFailure:
     return ApiFailure("INVALID_ARGUMENT", reason, message)
 
 
+def permission_denied() -> ApiFailure:
+    """Another customer's object: 403, not 404 (fact sheet §3)."""
+    return ApiFailure("PERMISSION_DENIED", "PERMISSION_DENIED",
+                      "You do not have permission to access this resource.")
+
+
 def rate_limited(limited_by: str, retry_after: float) -> ApiFailure:
     """429 RATE_LIMIT_EXCEEDED with a whole-second `Retry-After` of at least one."""
     seconds = max(1, int(-(-retry_after // 1)))
