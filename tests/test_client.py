@@ -250,3 +250,13 @@ def test_signup_goes_to_the_root_without_credentials() -> None:
     assert str(request.url) == "https://api.example.test/auth/signup"
     assert "cookie" not in request.headers and "accesskey" not in request.url.params
     assert json.loads(request.content) == {"email": "a@b.example", "accepted_tos": True}
+
+
+def test_default_client_burst_leaves_a_margin_under_the_platform() -> None:
+    client, seen, clock = scripted([httpx.Response(200, json=AI)])  # default 16.7/s
+    for _ in range(29):
+        client.get_ai(AI["id"])
+    assert clock.slept == 0  # the burst: 29, the platform's 33 less 10%
+    client.get_ai(AI["id"])
+    assert clock.slept == pytest.approx(1 / 16.7, rel=0.01)
+    assert len(seen) == 30

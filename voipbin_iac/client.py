@@ -36,7 +36,7 @@ from .errors import (
     UsageError,
 )
 from .model import LiveAgent
-from .ratelimit import PLATFORM_RATE, TokenBucket
+from .ratelimit import PLATFORM_RATE, TokenBucket, client_burst
 from .redact import Redactor, Secret
 
 DEFAULT_BASE_URL = "https://api.voipbin.net/v1.0"
@@ -129,7 +129,8 @@ class VoipbinClient:
         self.connection = connection
         self._clock = clock or SystemClock()
         self._retry = retry or RetryPolicy()
-        self._bucket = TokenBucket(rate_limit, burst, self._clock) if rate_limit else None
+        self._bucket = (TokenBucket(rate_limit, burst or client_burst(rate_limit), self._clock)
+                        if rate_limit else None)
         self._redact = redactor or Redactor()
         self._redact.add(connection.accesskey)
         self._log = logger or logging.getLogger("voipbin_iac.client")

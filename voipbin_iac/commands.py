@@ -89,7 +89,9 @@ def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, 
             store = Store.open(args.emulator_state, clock=console.clock)
             stack.callback(store.close)
             store.ensure_accesskey(EMULATOR_KEY)
-            transport = EmulatorTransport(EmulatorApp(store, EmulatorConfig(), console.clock))
+            # The embedded platform enforces the rate the client is told to keep.
+            limits = EmulatorConfig(rate_limit=args.rate_limit or None)
+            transport = EmulatorTransport(EmulatorApp(store, limits, console.clock))
             connection = Connection(EMULATOR_URL, Secret(EMULATOR_KEY))
             target = f"the embedded emulator ({args.emulator_state})"
         else:

@@ -20,6 +20,17 @@ def default_burst(rate: float) -> int:
     return max(1, int(rate * PLATFORM_BURST / PLATFORM_RATE))
 
 
+def client_burst(rate: float) -> int:
+    """The client's burst: the platform's less 10% (29 at 16.7/s), at least one token.
+
+    The client counts when it sends and the server when the request arrives; with the very
+    same bucket on both sides, jitter of a millisecond earns a 429 and a one-second
+    `Retry-After`. The margin absorbs about a quarter of a second of jitter.
+    """
+    burst = default_burst(rate)
+    return max(1, min(burst - 2, int(burst * 0.9))) if burst > 2 else burst
+
+
 class TokenBucket:
     """`rate` tokens per second, at most `burst` stored; starts full."""
 

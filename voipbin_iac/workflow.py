@@ -108,7 +108,8 @@ def apply(client: VoipbinClient, desired: DesiredState, request: ApplyRequest, *
                      "(the limit is `safety.max_change_percent` in the file)")
         if not the_plan.has_changes:
             result = _finish(client, desired, manifest, the_plan, [], options, path, log,
-                             journal.Journal(None), listed=live or None)
+                             journal.Journal(None),
+                             listed=live if request.saved is None else None)
             return the_plan, result
         if not confirm(the_plan):
             raise RefusedError("apply cancelled; nothing was changed")
