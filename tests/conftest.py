@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,3 +144,70 @@ def agents_yaml(agents: dict[str, dict[str, Any]], *, defaults: dict[str, Any] |
         "agents": agents,
     }
     return yaml.safe_dump(doc, sort_keys=False) + extra
+
+
+@dataclass
+class RealTime:
+    """An emulator on the real clock (with latency), for tests that run the CLI as a separate
+    process and act on it mid-apply (kill it, interrupt it, race it)."""
+
+    app: EmulatorApp
+    server: EmulatorServer
+    store: Store
+    workdir: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        import os
+
+        return {**os.environ, "PYTHONPATH": str(ROOT), "VOIPBIN_API_BASE_URL":
+                self.server.base_url, "VOIPBIN_API_KEY": KEY, "OPENAI_API_KEY": ENGINE_KEY}
+
+    def argv(self, *args: str) -> list[str]:
+        import sys
+
+        return [sys.executable, "-m", "voipbin_iac", *args]
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.argv(*args), env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True,
+                              timeout=120)
+
+    def wait_for_posts(self, proc: subprocess.Popen[str], count: int) -> None:
+        """Wait (on the real clock: another process is working) until `count` POSTs arrived."""
+        import time
+
+        deadline = time.monotonic() + 60
+        while len(self.app.request_log.requests(method="POST")) < count:
+            assert time.monotonic() < deadline, "the apply made no progress"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.01)
+
+    def live_ids(self) -> list[str]:
+        from voipbin_iac.client import Connection, VoipbinClient
+        from voipbin_iac.redact import Secret
+
+        with VoipbinClient(Connection(self.server.base_url, Secret(KEY)),
+                           rate_limit=None) as client:
+            return sorted(a.id for a in client.list_ais())
+
+
+@pytest.fixture
+def real_time(tmp_path: Path) -> Iterator[Callable[[float], RealTime]]:
+    made: list[RealTime] = []
+
+    def make(latency_ms: float) -> RealTime:
+        store = Store.open(tmp_path / f"emulator{len(made)}.sqlite3")
+        store.ensure_accesskey(KEY)
+        app = EmulatorApp(store, EmulatorConfig(rate_limit=None, auth_rate_limit=None,
+                                                latency_ms=latency_ms))
+        made.append(RealTime(app, EmulatorServer(app).start(), store, tmp_path))
+        return made[-1]
+
+    yield make
+    for emulator in made:
+        emulator.server.stop()
+        emulator.store.close()

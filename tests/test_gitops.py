@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +12,8 @@ import pytest
 import yaml
 
 from voipbin_iac import cli, lock
-from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
 
-from .conftest import ENGINE_KEY, KEY, MODEL, ROOT, Stack, agents_yaml
+from .conftest import ENGINE_KEY, MODEL, Stack, agents_yaml
 
 
 def manifest_of(path: Path) -> dict[str, Any]:
@@ -302,38 +297,22 @@ def test_export_then_plan_is_empty_on_twenty_varied_ais(stack: Stack) -> None:
     assert again.code == 1 and "--overwrite" in again.err
 
 
-def test_two_concurrent_applies_one_is_refused(tmp_path: Path) -> None:
+def test_two_concurrent_applies_one_is_refused(real_time) -> None:
     # A real apply in another process, slowed by latency, and a second one while it runs.
-    store = Store.open(tmp_path / "emulator.sqlite3")
-    store.ensure_accesskey(KEY)
-    app = EmulatorApp(store, EmulatorConfig(rate_limit=None, auth_rate_limit=None,
-                                            latency_ms=50))
-    server = EmulatorServer(app).start()
-    try:
-        path = tmp_path / "agents.yaml"
-        path.write_text(agents_yaml({f"k{i:02d}": {} for i in range(30)}))
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "VOIPBIN_API_BASE_URL": server.base_url,
-               "VOIPBIN_API_KEY": KEY, "OPENAI_API_KEY": ENGINE_KEY}
-        first = subprocess.Popen([sys.executable, "-m", "voipbin_iac", "apply", str(path),
-                                  "--yes", "--concurrency", "1"], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while not app.request_log.requests(method="POST"):
-            assert time.monotonic() < deadline and first.poll() is None
-            time.sleep(0.01)
-        out, err = io.StringIO(), io.StringIO()
-        second = cli.main(["apply", str(path), "--yes"], stdout=out, stderr=err,
-                          env={k: env[k] for k in ("VOIPBIN_API_BASE_URL", "VOIPBIN_API_KEY",
-                                                   "OPENAI_API_KEY")})
-        assert second == 1
-        assert "another apply is running on this manifest (pid" in err.getvalue()
-        assert f"pid {first.pid}" in err.getvalue()
-        first_out, _ = first.communicate(timeout=120)
-        assert first.returncode == 0 and "30 done" in first_out
-        assert len(app.request_log.requests(method="POST")) == 30  # the refused one wrote none
-    finally:
-        server.stop()
-        store.close()
+    emulator = real_time(50)
+    path = emulator.workdir / "agents.yaml"
+    path.write_text(agents_yaml({f"k{i:02d}": {} for i in range(30)}))
+    first = emulator.spawn("apply", str(path), "--yes", "--concurrency", "1")
+    emulator.wait_for_posts(first, 1)
+    out, err = io.StringIO(), io.StringIO()
+    env = {k: emulator.env[k] for k in ("VOIPBIN_API_BASE_URL", "VOIPBIN_API_KEY",
+                                        "OPENAI_API_KEY")}
+    second = cli.main(["apply", str(path), "--yes"], stdout=out, stderr=err, env=env)
+    assert second == 1
+    assert f"another apply is running on this manifest (pid {first.pid}" in err.getvalue()
+    first_out, _ = first.communicate(timeout=120)
+    assert first.returncode == 0 and "30 done" in first_out
+    assert len(emulator.app.request_log.requests(method="POST")) == 30  # the refused wrote none
 
 
 def test_stale_lock_of_a_dead_process_is_reported_and_taken_over(stack: Stack) -> None:

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,12 +16,12 @@ from voipbin_iac import journal
 from voipbin_iac.apply import Executor
 from voipbin_iac.client import Connection, VoipbinClient
 from voipbin_iac.config import load
-from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
+from voipbin_iac.emulator import EmulatorConfig
 from voipbin_iac.model import Manifest
 from voipbin_iac.plan import build_plan
 from voipbin_iac.redact import Secret
 
-from .conftest import ENGINE_KEY, KEY, ROOT, Stack, agents_yaml
+from .conftest import ENGINE_KEY, KEY, Stack, agents_yaml
 
 
 def hundred() -> dict[str, dict[str, str]]:
@@ -125,91 +121,50 @@ def test_unknown_create_that_did_not_happen_is_created_again(stack: Stack) -> No
     assert len(stack.app.request_log.requests(method="POST")) == 1
 
 
-def test_killed_apply_is_recovered_without_duplicates(tmp_path: Path) -> None:
-    state = tmp_path / "emulator.sqlite3"
-    store = Store.open(state)
-    store.ensure_accesskey(KEY)
-    app = EmulatorApp(store, EmulatorConfig(rate_limit=None, auth_rate_limit=None,
-                                            latency_ms=30))
-    server = EmulatorServer(app).start()
-    try:
-        agents = {f"k{i:02d}": {"name": "Same name"} for i in range(40)}  # names shared on purpose
-        path = tmp_path / "agents.yaml"
-        path.write_text(agents_yaml(agents))
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "VOIPBIN_API_BASE_URL": server.base_url,
-               "VOIPBIN_API_KEY": KEY, "OPENAI_API_KEY": ENGINE_KEY}
-        args = [sys.executable, "-m", "voipbin_iac", "apply", str(path), "--yes",
-                "--concurrency", "2"]
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while len(app.request_log.requests(method="POST")) < 10:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-        created = len(app.request_log.requests(method="POST"))
-        assert 10 <= created < 40
-        assert not path.with_name("agents.manifest.yaml").exists()
-        log = journal.path_for(path.with_name("agents.manifest.yaml"))
-        assert journal.recover(log).bound  # the apply log knows what was created
-        app.config = EmulatorConfig(rate_limit=None, auth_rate_limit=None)
-        rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
-        assert rerun.returncode == 0, rerun.stderr
-        assert "no longer running" in rerun.stderr and "recovered" in rerun.stderr
-        items = []
-        client = VoipbinClient(Connection(server.base_url, Secret(KEY)), rate_limit=None)
-        items = client.list_ais()
-        client.close()
-        assert len(items) == 40  # shared names, yet nothing created twice
-        manifest = yaml.safe_load(path.with_name("agents.manifest.yaml").read_text())["agents"]
-        assert sorted(e["id"] for e in manifest.values()) == sorted(a.id for a in items)
-        final = subprocess.run([*args[:3], "plan", str(path), "--detailed-exitcode"], env=env,
-                               capture_output=True, text=True, timeout=120)
-        assert final.returncode == 0, final.stdout + final.stderr
-    finally:
-        server.stop()
-        store.close()
+def test_killed_apply_is_recovered_without_duplicates(real_time) -> None:
+    emulator = real_time(30)
+    path = emulator.workdir / "agents.yaml"
+    path.write_text(agents_yaml({f"k{i:02d}": {"name": "Same name"}  # shared on purpose
+                                 for i in range(40)}))
+    apply = ("apply", str(path), "--yes", "--concurrency", "2")
+    proc = emulator.spawn(*apply)
+    emulator.wait_for_posts(proc, 10)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    created = len(emulator.app.request_log.requests(method="POST"))
+    assert 10 <= created < 40
+    manifest_path = path.with_name("agents.manifest.yaml")
+    assert not manifest_path.exists()
+    assert journal.recover(journal.path_for(manifest_path)).bound  # the log knows
+    emulator.app.config = EmulatorConfig(rate_limit=None, auth_rate_limit=None)
+    rerun = emulator.run(*apply)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "no longer running" in rerun.stderr and "recovering" in rerun.stderr
+    live = emulator.live_ids()
+    assert len(live) == 40  # shared names, yet nothing created twice
+    manifest = yaml.safe_load(manifest_path.read_text())["agents"]
+    assert sorted(e["id"] for e in manifest.values()) == live
+    final = emulator.run("plan", str(path), "--detailed-exitcode")
+    assert final.returncode == 0, final.stdout + final.stderr
 
 
-def test_sigint_stops_after_writes_in_flight_and_writes_manifest(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "emulator.sqlite3")
-    store.ensure_accesskey(KEY)
-    app = EmulatorApp(store, EmulatorConfig(rate_limit=None, auth_rate_limit=None,
-                                            latency_ms=40))
-    server = EmulatorServer(app).start()
-    try:
-        path = tmp_path / "agents.yaml"
-        path.write_text(agents_yaml({f"k{i:02d}": {} for i in range(60)}))
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "VOIPBIN_API_BASE_URL": server.base_url,
-               "VOIPBIN_API_KEY": KEY, "OPENAI_API_KEY": ENGINE_KEY}
-        proc = subprocess.Popen([sys.executable, "-m", "voipbin_iac", "apply", str(path),
-                                 "--yes", "--concurrency", "2"], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while len(app.request_log.requests(method="POST")) < 5:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 1
-        assert "Interrupted" in out and "Traceback" not in err
-        created = len(app.request_log.requests(method="POST"))
-        assert created < 60
-        manifest = yaml.safe_load(path.with_name("agents.manifest.yaml").read_text())["agents"]
-        assert len(manifest) == created == len(store_list(server))
-        assert json.loads(journal.path_for(path.with_name("agents.manifest.yaml"))
-                          .read_text().splitlines()[-1])["event"] == "end"
-    finally:
-        server.stop()
-        store.close()
-
-
-def store_list(server: EmulatorServer) -> list:
-    client = VoipbinClient(Connection(server.base_url, Secret(KEY)), rate_limit=None)
-    try:
-        return client.list_ais()
-    finally:
-        client.close()
+def test_sigint_stops_after_writes_in_flight_and_writes_manifest(real_time) -> None:
+    emulator = real_time(40)
+    path = emulator.workdir / "agents.yaml"
+    path.write_text(agents_yaml({f"k{i:02d}": {} for i in range(60)}))
+    proc = emulator.spawn("apply", str(path), "--yes", "--concurrency", "2")
+    emulator.wait_for_posts(proc, 5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Interrupted" in out and "Traceback" not in err
+    created = len(emulator.app.request_log.requests(method="POST"))
+    assert created < 60
+    manifest_path = path.with_name("agents.manifest.yaml")
+    manifest = yaml.safe_load(manifest_path.read_text())["agents"]
+    assert len(manifest) == created == len(emulator.live_ids())
+    last = journal.path_for(manifest_path).read_text().splitlines()[-1]
+    assert json.loads(last)["event"] == "end"
 
 
 def test_partial_failure_lists_outcomes_and_manifest_tells_the_truth(make_stack) -> None:
