@@ -23,7 +23,7 @@ from .errors import IacError, OutcomeUnknownError, PlanError, StalePlanError
 from .fields import request_body
 from .journal import Journal
 from .model import Change, DesiredAgent, DesiredState, LiveAgent, Manifest, Outcome, Plan
-from .plan import CLOCK_SKEW, match_created, request_fields
+from .writes import CLOCK_SKEW, match_created, request_fields
 
 Progress = Callable[[int, int], None]
 

@@ -31,6 +31,7 @@ from .emulator import (
     run_emulator,
 )
 from .errors import ConfigError, IacError, Problem, RefusedError, UsageError
+from .files import write_atomic
 from .model import DesiredState, Plan
 from .plan import PlanOptions
 from .progress import ProgressLine
@@ -244,7 +245,7 @@ def export_(args: Namespace, console: Console) -> int:
         console.err("note: no manifest written; use --out FILE to write FILE and its manifest")
         return 0
     out = Path(args.out)
-    manifests.write_atomic(out, result.text)
+    write_atomic(out, result.text)
     manifests.write(manifests.path_for(out), result.manifest)
     console.err(f"exported {len(result.manifest.agents)} AIs to {out} and "
                 f"{manifests.path_for(out)}")

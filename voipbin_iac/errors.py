@@ -12,6 +12,7 @@ turns each into `error: ...` lines and exit code 1. Anything else escaping is a 
     │   ├── StalePlanError     a saved plan no longer matches the file, manifest or live state
     │   └── LockError          another apply holds the lock
     ├── UsageError             bad command line or environment (no key, wrong flags)
+    ├── FileError              a file beside the configuration cannot be written
     ├── ApiError               the API answered with an error status
     │   ├── AuthenticationError     401
     │   ├── PermissionDeniedError   403
@@ -110,6 +111,10 @@ class UsageError(IacError):
     """The command line or environment does not make sense."""
 
 
+class FileError(IacError):
+    """A file the tool writes (manifest, lock, apply log, saved plan, export) cannot be written."""
+
+
 class ApiError(IacError):
     """The API answered with an error status."""
 
@@ -157,7 +162,8 @@ class RateLimitedError(ApiError):
 
 
 class ServerError(ApiError):
-    """5xx after the retry budget was spent (or a 500, which is never retried)."""
+    """5xx after the retry budget was spent, or at once for a 500 to a POST or PUT (VoIPBin's
+    answer to a rejected argument, never retried)."""
 
 
 class TransportError(IacError):

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from .catalog import WRITE_FIELDS
-from .fields import blank, shown
+from .fields import blank, echoes_engine_key, shown
 from .manifest import entry_for
 from .model import LiveAgent, Manifest
 
@@ -81,8 +81,7 @@ def _variables(by_key: dict[str, LiveAgent]) -> tuple[dict[str, str | None], boo
     var_of_fp: dict[str, str] = {}
     uses: dict[str, str | None] = {}
     unknown: list[str] = []
-    # VoIPBin omits an empty key; if it shows any key, an absent one is empty, not hidden.
-    echoes = any(a.fields.get("engine_key") is not None for a in by_key.values())
+    echoes = echoes_engine_key(by_key.values())
     for key, agent in by_key.items():
         secret = agent.fields.get("engine_key")
         if secret is None and not echoes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -86,6 +86,14 @@ def live_from_api(obj: Any) -> LiveAgent:
         tm_update=_expect(obj, "tm_update", str),
         tm_delete=_expect(obj, "tm_delete", str),
     )
+
+
+def echoes_engine_key(live: Sequence[LiveAgent] | Iterable[LiveAgent]) -> bool:
+    """Whether VoIPBin shows engine keys in these answers (it does at HEAD).
+
+    It omits an empty key; so where it shows any key, an absent one is empty, not hidden.
+    """
+    return any(a.fields.get("engine_key") is not None for a in live)
 
 
 def request_body(fields: Mapping[str, Any]) -> dict[str, Any]:

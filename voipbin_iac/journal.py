@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .files import reported
 from .model import Manifest, ManifestEntry
 
 
@@ -109,8 +110,9 @@ class Journal:
     def begin(self, time: float, **info: Any) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self.path.open("w", encoding="utf-8")
+        with reported(self.path, "write the apply log"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("w", encoding="utf-8")
         self.write("begin", time=time, **info)
 
     def write(self, event: str, **data: Any) -> None:

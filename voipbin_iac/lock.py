@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .errors import LockError
+from .files import reported
 
 
 def path_for(manifest: Path) -> Path:
@@ -43,8 +44,9 @@ class ApplyLock:
     _fd: int = -1
 
     def __enter__(self) -> ApplyLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        with reported(self.path, "create the apply lock"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -11,16 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import schemacheck, yamlsrc
+from . import files, schemacheck, yamlsrc
 from .errors import ConfigError, ManifestError
 from .fields import content_fingerprint
 from .model import DesiredAgent, LiveAgent, Manifest, ManifestEntry
@@ -133,25 +131,7 @@ def dumps(manifest: Manifest) -> str:
 
 def write(path: Path, manifest: Manifest) -> None:
     """Write atomically: a crash leaves either the old file or the new one, never half."""
-    write_atomic(path, dumps(manifest))
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; this is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    files.write_atomic(path, dumps(manifest))
 
 
 def env_name(key: str) -> str:

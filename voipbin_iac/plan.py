@@ -19,7 +19,7 @@ from deepdiff import DeepDiff
 
 from .catalog import FIELD_IMPACT, WRITE_FIELDS
 from .errors import PlanError
-from .fields import blank, content_fingerprint, epoch, shown
+from .fields import blank, content_fingerprint, echoes_engine_key, shown
 from .model import (
     Change,
     DesiredAgent,
@@ -34,7 +34,6 @@ from .model import (
 )
 
 _PHASE = {"create": 0, "update": 1, "adopt": 1, "delete": 2}
-CLOCK_SKEW = 300.0  # seconds tolerated between our clock and VoIPBin's tm_create
 
 
 @dataclass(frozen=True)
@@ -68,8 +67,7 @@ class _Planner:
         self.unchanged: list[str] = []
         self.warnings: list[str] = []
         self.problems: list[str] = []
-        # Whether this account echoes engine_key: then an absent key means "no key".
-        self.echoes = any(a.fields.get("engine_key") is not None for a in live)
+        self.echoes = echoes_engine_key(live)
 
     def run(self) -> Plan:
         self._check_scope()
@@ -294,42 +292,3 @@ def _create_fields(agent: DesiredAgent) -> tuple[FieldChange, ...]:
             out.append(FieldChange(name, None, shown(value), FIELD_IMPACT[name]))
     return tuple(out)
 
-
-def request_fields(agent: DesiredAgent, live: LiveAgent | None) -> dict[str, Any]:
-    """Canonical fields for a full-replace write: desired values, live ones where ignored."""
-    fields = dict(agent.fields)
-    if live is not None:
-        for name in agent.ignore_changes:
-            value = live.fields[name]
-            if name == "engine_key" and value is None:
-                raise PlanError(
-                    f"{agent.key}: engine_key is in ignore_changes, but VoIPBin does not show "
-                    "the live key, and a PUT replaces every field: it cannot be kept",
-                    hint="remove engine_key from ignore_changes and set it in the file")
-            fields[name] = value
-    return fields
-
-
-def match_created(agents: Sequence[DesiredAgent], live: Sequence[LiveAgent], taken: set[str],
-                  since: float) -> dict[str, LiveAgent]:
-    """The AIs that creates of unknown outcome made, by key.
-
-    A candidate has the agent's name and content (engine_key left out where VoIPBin does not
-    show it), was created at or after `since` and is owned by nobody (`taken` ids are skipped).
-    Each AI goes to one agent, oldest first; agents with identical content are interchangeable,
-    so which of them gets which AI does not matter.
-    """
-    found: dict[str, LiveAgent] = {}
-    free = sorted((a for a in live if a.id not in taken and epoch(a.tm_create) >= since),
-                  key=lambda a: (a.tm_create or "", a.id))
-    for agent in agents:
-        want = request_fields(agent, None)
-        for cand in free:
-            ignore = frozenset({"engine_key"}) if cand.fields.get("engine_key") is None \
-                else frozenset()
-            if cand.id not in taken and cand.name == agent.name and \
-                    content_fingerprint(cand.fields, ignore) == content_fingerprint(want, ignore):
-                found[agent.key] = cand
-                taken.add(cand.id)
-                break
-    return found

@@ -18,8 +18,8 @@ from typing import Any
 from . import __version__
 from .errors import StalePlanError
 from .fields import shown
+from .files import write_atomic
 from .manifest import dumps as manifest_text
-from .manifest import write_atomic
 from .model import DesiredState, Manifest, Plan
 from .plan import PlanOptions
 from .serialize import plan_from_data, plan_to_data

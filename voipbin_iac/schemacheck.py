@@ -16,10 +16,11 @@ from typing import Any
 
 import jsonschema
 
+from .catalog import SENSITIVE_FIELDS
 from .errors import Problem
 from .yamlsrc import Document, Path_, dotted
 
-_SENSITIVE = frozenset({"engine_key"})
+_SENSITIVE = SENSITIVE_FIELDS
 
 
 @cache

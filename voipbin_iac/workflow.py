@@ -20,8 +20,9 @@ from .client import Connection, VoipbinClient
 from .clock import Clock
 from .errors import IacError, RefusedError, SafetyError
 from .model import ApplyResult, DesiredState, LiveAgent, Manifest, ManifestEntry, Outcome, Plan
-from .plan import CLOCK_SKEW, PlanOptions, build_plan, match_created
+from .plan import PlanOptions, build_plan
 from .redact import fingerprint
+from .writes import CLOCK_SKEW, match_created
 
 
 def account_of(connection: Connection) -> str:
