@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import httpx
 
-from .conftest import MODEL, Emulator, create_ai, error_of
+from voipbin_iac.emulator import EmulatorConfig
+
+from .conftest import MODEL, Emulator, create_ai, error_of, list_all
 
 ZERO = "00000000-0000-0000-0000-000000000000"
 RAG = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
@@ -209,3 +211,15 @@ def test_model_part_is_not_checked(api: httpx.Client) -> None:
     assert create_ai(api, engine_model="anthropic.whatever-9")["engine_model"] == \
         "anthropic.whatever-9"
     assert create_ai(api, engine_model="openai.")["engine_model"] == "openai."
+
+
+def test_engine_key_can_be_write_only_as_the_docs_say(make_emulator) -> None:
+    """§1b (CONFLICT): HEAD code echoes engine_key, docs call it write-only; both modelled."""
+    emu = make_emulator(EmulatorConfig(rate_limit=None, auth_rate_limit=None,
+                                       echo_engine_key=False))
+    api = emu.client()
+    made = create_ai(api, engine_key="sk-write-only")
+    assert "engine_key" not in made
+    assert "engine_key" not in api.get(f"/ais/{made['id']}").json()
+    assert all("engine_key" not in ai for ai in list_all(api))
+    assert emu.store.get_ai(made["id"]).fields.engine_key == "sk-write-only"  # still stored

@@ -129,7 +129,7 @@ def validate_ai(fields: AiFields) -> None:
                           f"Unknown tool names: {', '.join(repr(n) for n in unknown)}.")
 
 
-def render_ai(record: AiRecord) -> dict[str, Any]:
+def render_ai(record: AiRecord, echo_engine_key: bool = True) -> dict[str, Any]:
     """The AI object in the platform's key order, with its omitempty rules (fact sheet §1b)."""
     f = record.fields
     out: dict[str, Any] = {"id": record.id, "customer_id": record.customer_id}
@@ -144,7 +144,8 @@ def render_ai(record: AiRecord) -> dict[str, Any]:
     out["is_insight_active"] = False
     put("engine_model", f.engine_model)
     put("parameter", f.parameter)
-    put("engine_key", f.engine_key)
+    if echo_engine_key:
+        put("engine_key", f.engine_key)
     out["rag_id"] = f.rag_id
     put("init_prompt", f.init_prompt)
     out["current_prompt_history_id"] = ZERO_UUID
@@ -178,20 +179,24 @@ def _not_found() -> ApiFailure:
     return ApiFailure("NOT_FOUND", "AI_NOT_FOUND", "The AI was not found.")
 
 
+def _render(ctx: Context, record: AiRecord) -> dict[str, Any]:
+    return render_ai(record, ctx.echo_engine_key)
+
+
 def list_ais(ctx: Context) -> Response:
     page = parse_page(ctx.request)
     records = ctx.store.list_ais(ctx.customer_id, page.before, page.size)
-    return json_response(200, page_body(records, render_ai))
+    return json_response(200, page_body(records, lambda r: _render(ctx, r)))
 
 
 def create_ai(ctx: Context) -> Response:
     fields = bind_ai_body(json_object_body(ctx.request))
     validate_ai(fields)
-    return json_response(200, render_ai(ctx.store.create_ai(ctx.customer_id, fields, ctx.now)))
+    return json_response(200, _render(ctx, ctx.store.create_ai(ctx.customer_id, fields, ctx.now)))
 
 
 def get_ai(ctx: Context) -> Response:
-    return json_response(200, render_ai(_owned(ctx, "INVALID_ID")))
+    return json_response(200, _render(ctx, _owned(ctx, "INVALID_ID")))
 
 
 def put_ai(ctx: Context) -> Response:
@@ -206,7 +211,7 @@ def put_ai(ctx: Context) -> Response:
     updated = ctx.store.replace_ai(record.id, fields, ctx.now)
     if updated is None:
         raise _not_found()
-    return json_response(200, render_ai(updated))
+    return json_response(200, _render(ctx, updated))
 
 
 def delete_ai(ctx: Context) -> Response:
@@ -214,7 +219,7 @@ def delete_ai(ctx: Context) -> Response:
     deleted = ctx.store.delete_ai(record.id, ctx.now)
     if deleted is None:
         raise _not_found()
-    return json_response(200, render_ai(deleted))
+    return json_response(200, _render(ctx, deleted))
 
 
 def regenerate_direct_hash(ctx: Context) -> Response:
@@ -222,4 +227,4 @@ def regenerate_direct_hash(ctx: Context) -> Response:
     updated = None if record.deleted else ctx.store.regenerate_direct_hash(record.id, ctx.now)
     if updated is None:
         raise _not_found()
-    return json_response(200, render_ai(updated))
+    return json_response(200, _render(ctx, updated))

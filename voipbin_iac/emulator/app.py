@@ -280,7 +280,8 @@ class EmulatorApp:
             raise DropConnection()
         if trace.fault in ("500", "502", "503", "429"):
             raise fault_failure(trace.fault)
-        ctx = Context(request, self.store, trace.customer_id, now_us(self.clock), params)
+        ctx = Context(request, self.store, trace.customer_id, now_us(self.clock), params,
+                      echo_engine_key=self.config.echo_engine_key)
         try:
             response = handler(ctx)
         except ApiFailure as failure:

@@ -29,6 +29,9 @@ class EmulatorConfig:
     ip_rate_limit: float | None = None  # per client IP on /v1.0 (platform: 200/s, burst 400)
     ip_burst: int | None = None
     log_limit: int = 100_000  # request-log entries kept (oldest dropped first)
+    # The code at HEAD echoes engine_key in every answer; the OpenAPI spec and the docs call it
+    # write-only (fact sheet §1b, a conflict). False models the documented behaviour.
+    echo_engine_key: bool = True
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:

@@ -149,6 +149,7 @@ class Context:
     customer_id: str
     now: int  # microseconds, from the app's clock
     params: tuple[str, ...] = ()  # path parameters, e.g. the raw `{id}`
+    echo_engine_key: bool = True  # HEAD code echoes it; the docs say it is write-only
 
 
 def parse_cookies(header: str) -> dict[str, str]:
