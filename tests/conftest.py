@@ -146,12 +146,47 @@ def agents_yaml(agents: dict[str, dict[str, Any]], *, defaults: dict[str, Any] |
     return yaml.safe_dump(doc, sort_keys=False) + extra
 
 
+class PostGate:
+    """WSGI middleware that answers the first `allow` POSTs and holds every later one until
+    `release()`: a separate CLI process can then be killed, interrupted or raced at an exact
+    point, with no latency and no polling. A held POST is processed once released, so a POST
+    held when its client dies is a write committed with nobody to hear the answer."""
+
+    def __init__(self, app: EmulatorApp, allow: int) -> None:
+        import threading
+
+        self.app = app
+        self.allow = allow
+        self._lock = threading.Lock()
+        self._seen = 0
+        self._open = threading.Event()
+        self.holding = threading.Event()
+
+    @property
+    def config(self) -> EmulatorConfig:  # what the server reads from the app it serves
+        return self.app.config
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["REQUEST_METHOD"] == "POST":
+            with self._lock:
+                self._seen += 1
+                held = self._seen > self.allow
+            if held:
+                self.holding.set()
+                assert self._open.wait(60), "the test never released the gate"
+        return self.app(environ, start_response)
+
+    def release(self) -> None:
+        self._open.set()
+
+
 @dataclass
-class RealTime:
-    """An emulator on the real clock (with latency), for tests that run the CLI as a separate
-    process and act on it mid-apply (kill it, interrupt it, race it)."""
+class Process:
+    """An emulator behind a `PostGate`, for tests that run the CLI as a separate process and
+    act on it mid-apply (kill it, interrupt it, race it)."""
 
     app: EmulatorApp
+    gate: PostGate
     server: EmulatorServer
     store: Store
     workdir: Path
@@ -176,15 +211,14 @@ class RealTime:
         return subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True,
                               timeout=120)
 
-    def wait_for_posts(self, proc: subprocess.Popen[str], count: int) -> None:
-        """Wait (on the real clock: another process is working) until `count` POSTs arrived."""
-        import time
+    def wait_until_held(self, proc: subprocess.Popen[str]) -> None:
+        """Block (on an event, not a sleep) until the process sends a POST past the gate."""
+        if not self.gate.holding.wait(60):
+            proc.kill()
+            raise AssertionError(f"no POST reached the gate: {proc.communicate()}")
 
-        deadline = time.monotonic() + 60
-        while len(self.app.request_log.requests(method="POST")) < count:
-            assert time.monotonic() < deadline, "the apply made no progress"
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.01)
+    def posts(self) -> int:
+        return len(self.app.request_log.requests(method="POST"))
 
     def live_ids(self) -> list[str]:
         from voipbin_iac.client import Connection, VoipbinClient
@@ -196,18 +230,21 @@ class RealTime:
 
 
 @pytest.fixture
-def real_time(tmp_path: Path) -> Iterator[Callable[[float], RealTime]]:
-    made: list[RealTime] = []
+def gated(tmp_path: Path) -> Iterator[Callable[[int], Process]]:
+    """`gated(n)`: an emulator that answers n POSTs, then holds the rest until released."""
+    made: list[Process] = []
 
-    def make(latency_ms: float) -> RealTime:
+    def make(allow: int) -> Process:
         store = Store.open(tmp_path / f"emulator{len(made)}.sqlite3")
         store.ensure_accesskey(KEY)
-        app = EmulatorApp(store, EmulatorConfig(rate_limit=None, auth_rate_limit=None,
-                                                latency_ms=latency_ms))
-        made.append(RealTime(app, EmulatorServer(app).start(), store, tmp_path))
+        app = EmulatorApp(store, EmulatorConfig(rate_limit=None, auth_rate_limit=None))
+        gate = PostGate(app, allow)
+        server = EmulatorServer(gate).start()  # type: ignore[arg-type]
+        made.append(Process(app, gate, server, store, tmp_path))
         return made[-1]
 
     yield make
-    for emulator in made:
-        emulator.server.stop()
-        emulator.store.close()
+    for process in made:
+        process.gate.release()
+        process.server.stop()
+        process.store.close()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from .conftest import ENGINE_KEY, KEY, OTHER_KEY, ROOT, Stack, agents_yaml
@@ -127,12 +128,15 @@ def test_plan_lists_with_pages_of_100_never_per_agent(stack: Stack) -> None:
     assert all("page_size=100" in r.query for r in requests)
 
 
-def test_validate_reports_located_errors_offline(stack: Stack) -> None:
+def test_validate_reports_located_errors_offline(stack: Stack, example: Path) -> None:
     path = stack.write("bad.yaml", "version: 1\nagents:\n  x:\n    engine_model: gpt-4o\n")
-    result = stack.cli("validate", str(path), env={"VOIPBIN_API_BASE_URL": "http://0.0.0.0:9"})
+    result = stack.cli("validate", str(path))
     assert result.code == 1
     assert f"error: {path}:4:5: agents.x.engine_model: 'gpt-4o' must be" in result.err
     assert "Traceback" not in result.err and result.out == ""
+    good = stack.cli("validate", str(example))
+    assert good.code == 0 and good.out.startswith("ok: ")
+    assert stack.app.request_log.requests() == []  # offline: not one request
 
 
 def test_no_key_and_no_emulator_says_how(stack: Stack, example: Path) -> None:
@@ -162,7 +166,7 @@ def test_apply_without_tty_and_without_yes_refuses(stack: Stack, example: Path) 
     assert stack.live() == []
 
 
-def test_manifest_path_option_and_python_m(stack: Stack, example: Path) -> None:
+def test_manifest_path_option(stack: Stack, example: Path) -> None:
     custom = stack.workdir / "out" / "prod.manifest.yaml"
     assert stack.cli("apply", str(example), "--yes", "--manifest", str(custom)).code == 0
     assert sorted(manifest_of(custom)) == ["booking-assistant", "helpdesk", "support-line"]
@@ -180,3 +184,104 @@ def test_cli_as_subprocess_against_loopback(stack: Stack, example: Path) -> None
                            timeout=120)
     assert again.returncode == 0 and "No changes" in again.stdout
     assert KEY not in run.stdout + run.stderr + again.stdout + again.stderr
+
+
+def test_a_file_over_the_size_limit_is_refused_without_reading_it(stack: Stack) -> None:
+    from voipbin_iac.yamlsrc import MAX_BYTES
+
+    path = stack.workdir / "huge.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_BYTES + 1)  # sparse: costs no disk and no time
+    result = stack.cli("validate", str(path))
+    assert result.code == 1
+    assert f"error: {path}: file is {MAX_BYTES + 1} bytes, over the limit" in result.err
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--rate-limit", "nan"], "--rate-limit nan"),
+    (["--rate-limit", "inf"], "--rate-limit inf"),
+    (["--rate-limit", "1e-300"], "between 0.01 and 10000"),
+    (["--rate-limit", "-1"], "between 0.01 and 10000"),
+    (["--timeout", "0"], "--timeout 0"),
+    (["--timeout", "nan"], "--timeout nan"),
+    (["--concurrency", "0"], "--concurrency must be at least 1"),
+    (["--rate-limit", "fast"], "invalid float value"),
+])
+def test_bad_flags_are_one_clear_line(stack: Stack, example: Path, args: list[str],
+                                      needle: str) -> None:
+    result = stack.cli("apply", str(example), "--yes", *args)
+    assert result.code == 1
+    assert needle in result.err and result.err.startswith("error:")
+    assert "Traceback" not in result.err and stack.app.request_log.requests() == []
+
+
+@pytest.mark.parametrize("env", [
+    {"VOIPBIN_API_BASE_URL": "http://[::1/v1.0"},
+    {"VOIPBIN_API_BASE_URL": "api.voipbin.net/v1.0"},
+    {"VOIPBIN_API_KEY": "vb_pasted\u200bkey"},
+    {"VOIPBIN_AUTH_TRANSPORT": "bearer"},
+])
+def test_bad_environment_is_one_clear_line(stack: Stack, example: Path,
+                                           env: dict[str, str]) -> None:
+    result = stack.cli("plan", str(example), env=env)
+    assert result.code == 1 and result.err.startswith("error: VOIPBIN_")
+    assert "Traceback" not in result.err
+
+
+def test_unwritable_places_are_one_clear_line(stack: Stack, example: Path) -> None:
+    blocker = stack.workdir / "not-a-dir"
+    blocker.write_text("a file where a directory is expected\n")
+    cases = [
+        ("apply", str(example), "--yes", "--manifest", str(blocker / "m.yaml")),
+        ("plan", str(example), "--out", str(stack.workdir)),
+        ("plan", str(example), "--out", str(blocker / "plan.json")),
+        ("export", "--out", str(blocker / "agents.yaml")),
+    ]
+    for args in cases:
+        result = stack.cli(*args)
+        assert result.code == 1, args
+        assert result.err.startswith("error: cannot "), result.err
+        assert "Traceback" not in result.err
+    nul = stack.write("nul.yaml", agents_yaml({"a": {"init_prompt_file": "a\u0000b"}}))
+    result = stack.cli("validate", str(nul))
+    assert result.code == 1 and "init_prompt_file" in result.err
+
+
+def test_ctrl_c_at_the_confirmation_prompt_aborts_at_once(tmp_path: Path) -> None:
+    import os
+    import pty
+    import select
+    import shutil
+    import sys
+
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    example = tmp_path / "examples" / "agents.yaml"
+    state = tmp_path / "emulator.sqlite3"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI on a terminal, asking for confirmation
+        os.environ["PYTHONPATH"] = str(ROOT)
+        os.execv(sys.executable, [sys.executable, "-m", "voipbin_iac", "apply", str(example),
+                                  "--emulator", "--emulator-state", str(state)])
+
+    def read_until(needle: bytes) -> bytes:
+        seen = b""
+        while needle not in seen:
+            ready, _, _ = select.select([fd], [], [], 60)
+            assert ready, f"timed out waiting for {needle!r}: {seen!r}"
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        return seen
+
+    read_until(b"Only 'yes' goes ahead")
+    os.write(fd, b"\x03")  # Ctrl-C at the prompt
+    rest = read_until(b"interrupted")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 1
+    assert b"error: interrupted" in rest and b"Traceback" not in rest
+    assert not example.with_name("agents.manifest.yaml").exists()  # nothing was applied

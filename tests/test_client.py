@@ -26,7 +26,7 @@ from voipbin_iac.errors import (
 )
 from voipbin_iac.redact import Secret
 
-from .conftest import KEY, MODEL, Stack
+from .conftest import KEY, MODEL, Stack, agents_yaml
 
 SECRET = "vb_client_test_secret_key_123"
 AI = {"id": "5b1c1a2e-8f4b-4c57-9d0e-1f2a3b4c5d6e", "name": "bot", "engine_model": MODEL,
@@ -237,7 +237,11 @@ def test_connection_from_env() -> None:
                         ({"VOIPBIN_API_KEY": "k", "VOIPBIN_AUTH_TRANSPORT": "bearer"},
                          "cookie or query"),
                         ({"VOIPBIN_API_KEY": "k", "VOIPBIN_API_BASE_URL": "api.voipbin.net"},
-                         "must start with")]:
+                         "is not an http(s) URL"),
+                        ({"VOIPBIN_API_KEY": "k", "VOIPBIN_API_BASE_URL": "http://[::1/v1.0"},
+                         "is not an http(s) URL"),
+                        ({"VOIPBIN_API_KEY": "vb_\u200bkey"}, "characters an accesskey never"),
+                        ({"VOIPBIN_API_KEY": "vb key"}, "characters an accesskey never")]:
         with pytest.raises(UsageError) as caught:
             connection_from_env(env)
         assert needle in str(caught.value)
@@ -260,3 +264,81 @@ def test_default_client_burst_leaves_a_margin_under_the_platform() -> None:
     client.get_ai(AI["id"])
     assert clock.slept == pytest.approx(1 / 16.7, rel=0.01)
     assert len(seen) == 30
+
+
+CALLS = {
+    "GET": lambda c: c.get_ai(AI["id"]),
+    "PUT": lambda c: c.update_ai(AI["id"], {"name": "bot"}),
+    "DELETE": lambda c: c.delete_ai(AI["id"]),
+    "POST": lambda c: c.create_ai({"name": "bot"}),
+}
+FIRST_ANSWERS = {
+    "429": envelope(429, "RATE_LIMIT_EXCEEDED", headers={"Retry-After": "1"}),
+    "500": envelope(500, "INTERNAL"),
+    "502": envelope(502, "BAD_GATEWAY"),
+    "503": envelope(503, "UNAVAILABLE"),
+    "504": envelope(504, "TIMEOUT"),
+    "dropped": httpx.RemoteProtocolError("dropped"),
+    "timeout": httpx.ReadTimeout("slow"),
+    "refused": httpx.ConnectError("refused"),
+}
+# Retried (True) or not, per method: what is safe to send twice. A POST is repeated only when
+# it never reached VoIPBin (refused) or VoIPBin refused it unprocessed (429); a 500 to POST or
+# PUT is a rejected argument.
+RETRIED = {
+    "GET": {"429", "500", "502", "503", "504", "dropped", "timeout", "refused"},
+    "PUT": {"429", "502", "503", "504", "dropped", "timeout", "refused"},
+    "DELETE": {"429", "500", "502", "503", "504", "dropped", "timeout", "refused"},
+    "POST": {"429", "refused"},
+}
+
+
+@pytest.mark.parametrize("method", sorted(CALLS))
+@pytest.mark.parametrize("first", sorted(FIRST_ANSWERS))
+def test_retry_table(method: str, first: str) -> None:
+    client, seen, _ = scripted([FIRST_ANSWERS[first], httpx.Response(200, json=AI)],
+                               rate_limit=None)
+    if first in RETRIED[method]:
+        CALLS[method](client)
+        assert len(seen) == 2
+    else:
+        with pytest.raises((ApiError, TransportError)):
+            CALLS[method](client)
+        assert len(seen) == 1
+
+
+def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
+    client, seen, clock = scripted([envelope(503, "UNAVAILABLE")],
+                                   retry=RetryPolicy(max_attempts=6, base_delay=0.5,
+                                                     max_delay=20.0), rate_limit=None)
+    with pytest.raises(ServerError):
+        client.get_ai(AI["id"])
+    waits = [s for s in clock.sleeps if s > 0]
+    assert len(waits) == 5 and len(seen) == 6
+    for attempt, wait in enumerate(waits, start=1):
+        assert 0 <= wait <= min(20.0, 0.5 * 2 ** attempt)  # full jitter below the cap
+    assert len(set(waits)) == 5  # jittered, not a constant
+    assert max(waits) > 0.5 * 2  # and it grows: later caps allow what early ones cannot
+
+
+def test_an_unreadable_success_to_a_create_is_an_unknown_outcome() -> None:
+    client, seen, _ = scripted([httpx.Response(200, text="<html>gateway</html>")])
+    with pytest.raises(OutcomeUnknownError) as caught:
+        client.create_ai({"name": "x"})
+    assert "not JSON" in caught.value.cause and len(seen) == 1
+    client2, _, _ = scripted([httpx.Response(200, json={"no": "id"})])
+    with pytest.raises(OutcomeUnknownError):
+        client2.create_ai({"name": "x"})
+
+
+def test_the_cli_paces_at_the_platform_rate_by_default(stack: Stack) -> None:
+    path = stack.write("agents.yaml", agents_yaml({f"a{i:02d}": {} for i in range(40)}))
+    before = stack.clock.slept
+    assert stack.cli("apply", str(path), "--yes").code == 0
+    # 1 listing (empty account) + 40 creates + 2 verification pages = 43 requests: 29 go in
+    # the burst, the other 14 wait 1/16.7 s each.
+    assert stack.clock.slept - before == pytest.approx(14 / 16.7, rel=0.01)
+    unpaced = stack.write("b.yaml", agents_yaml({f"b{i:02d}": {} for i in range(40)}))
+    before = stack.clock.slept
+    assert stack.cli("apply", str(unpaced), "--yes", "--rate-limit", "0").code == 0
+    assert stack.clock.slept == before

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from voipbin_iac import cli, lock
+from voipbin_iac.emulator import EmulatorConfig
 
 from .conftest import ENGINE_KEY, MODEL, Stack, agents_yaml
 
@@ -151,7 +152,8 @@ def test_moved_keeps_id_and_sip_uri(stack: Stack) -> None:
     rewrite(path, {"support": {"name": "Support"}}, extra="moved:\n  old-support: support\n")
     plan = stack.cli("plan", str(path), "--detailed-exitcode")
     assert plan.code == 2 and "moved: old-support -> support" in plan.out
-    assert "to create" in plan.out and "0 to create" in plan.out
+    summary = json.loads(stack.cli("plan", str(path), "--format", "json").out)["summary"]
+    assert summary["create"] == 0 and summary["moved"] == 1
     assert stack.cli("apply", str(path), "--yes").code == 0
     after = manifest_of(path.with_name("agents.manifest.yaml"))
     assert list(after) == ["support"]
@@ -166,7 +168,9 @@ def test_key_rename_without_moved_adopts_by_name(stack: Stack) -> None:
     before = manifest_of(path.with_name("agents.manifest.yaml"))["old"]
     rewrite(path, {"new": {"name": "Booking"}})
     plan = stack.cli("plan", str(path))
-    assert "0 to create" in plan.out and "moved: old -> new" in plan.out
+    assert "moved: old -> new" in plan.out
+    summary = json.loads(stack.cli("plan", str(path), "--format", "json").out)["summary"]
+    assert summary["create"] == 0 and summary["moved"] == 1
     assert "add `moved: {old: new}`" in plan.out
     assert stack.cli("apply", str(path), "--yes").code == 0
     assert manifest_of(path.with_name("agents.manifest.yaml"))["new"]["id"] == before["id"]
@@ -297,22 +301,23 @@ def test_export_then_plan_is_empty_on_twenty_varied_ais(stack: Stack) -> None:
     assert again.code == 1 and "--overwrite" in again.err
 
 
-def test_two_concurrent_applies_one_is_refused(real_time) -> None:
-    # A real apply in another process, slowed by latency, and a second one while it runs.
-    emulator = real_time(50)
+def test_two_concurrent_applies_one_is_refused(gated) -> None:
+    # A real apply in another process, held at its second create, and a second one meanwhile.
+    emulator = gated(1)
     path = emulator.workdir / "agents.yaml"
     path.write_text(agents_yaml({f"k{i:02d}": {} for i in range(30)}))
     first = emulator.spawn("apply", str(path), "--yes", "--concurrency", "1")
-    emulator.wait_for_posts(first, 1)
+    emulator.wait_until_held(first)
     out, err = io.StringIO(), io.StringIO()
     env = {k: emulator.env[k] for k in ("VOIPBIN_API_BASE_URL", "VOIPBIN_API_KEY",
                                         "OPENAI_API_KEY")}
     second = cli.main(["apply", str(path), "--yes"], stdout=out, stderr=err, env=env)
     assert second == 1
     assert f"another apply is running on this manifest (pid {first.pid}" in err.getvalue()
+    emulator.gate.release()
     first_out, _ = first.communicate(timeout=120)
     assert first.returncode == 0 and "30 done" in first_out
-    assert len(emulator.app.request_log.requests(method="POST")) == 30  # the refused wrote none
+    assert emulator.posts() == 30  # the refused apply wrote nothing
 
 
 def test_stale_lock_of_a_dead_process_is_reported_and_taken_over(stack: Stack) -> None:
@@ -352,3 +357,91 @@ def test_manifest_command_formats(stack: Stack, fmt: str) -> None:
                 "csv": "support-bot,Support Bot,", "json": f'"sip_uri": "{uri}"',
                 "yaml": f"sip_uri: {uri}"}[fmt]
     assert expected in result.out
+
+
+def test_moved_with_a_target_elsewhere_never_records_one_ai_twice(stack: Stack) -> None:
+    path = setup_agents(stack, {"old-a": {"name": "A"}, "b": {"name": "B"}})
+    rewrite(path, {"a": {"name": "A"}, "b": {"name": "B", "detail": "changed"}},
+            extra="moved:\n  old-a: a\n")
+    result = stack.cli("apply", str(path), "--yes", "--target", "b")
+    assert result.code == 0, result.out + result.err
+    manifest = manifest_of(path.with_name("agents.manifest.yaml"))
+    assert sorted(manifest) == ["a", "b"]  # the move is bookkeeping: it happens in any scope
+    assert stack.cli("plan", str(path), "--detailed-exitcode").code == 0
+
+
+def test_stale_saved_plan_records_no_adoption(stack: Stack) -> None:
+    made = stack.api().post("/ais", json={"name": "X", "engine_model": MODEL}).json()
+    path = stack.write("agents.yaml", agents_yaml({"x": {"name": "X"}}))
+    plan_file = stack.path("plan.json")
+    assert stack.cli("plan", str(path), "--out", plan_file).code == 0
+    stack.api().put(f"/ais/{made['id']}", json={"name": "X", "engine_model": MODEL,
+                                                 "detail": "console"})
+    stale = stack.cli("apply", str(path), "--plan", plan_file, "--yes")
+    assert stale.code == 1 and "stale" in stale.err
+    manifest_path = path.with_name("agents.manifest.yaml")
+    assert not manifest_path.exists() or "x" not in manifest_of(manifest_path)
+
+
+def test_saved_plan_refused_when_an_ai_with_a_planned_name_appeared(stack: Stack) -> None:
+    path = stack.write("agents.yaml", agents_yaml({"c": {"name": "C"}}))
+    plan_file = stack.path("plan.json")
+    assert stack.cli("plan", str(path), "--out", plan_file).code == 0
+    stack.api().post("/ais", json={"name": "C", "engine_model": MODEL})
+    result = stack.cli("apply", str(path), "--plan", plan_file, "--yes")
+    assert result.code == 1
+    assert "an AI named 'C'" in result.err and "would now adopt it" in result.err
+    assert len(stack.live()) == 1
+
+
+def test_saved_plan_refused_when_manifest_or_account_changed(stack: Stack) -> None:
+    path = setup_agents(stack, {"a": {}})
+    rewrite(path, {"a": {"detail": "x"}})
+    plan_file = stack.path("plan.json")
+    assert stack.cli("plan", str(path), "--out", plan_file).code == 0
+    other = stack.cli("apply", str(path), "--plan", plan_file, "--yes",
+                      env={"VOIPBIN_API_KEY": "vb_test_other_customer_key"})
+    assert other.code == 1 and "another account" in other.err
+    stray = stack.api().post("/ais", json={"name": "s", "engine_model": MODEL}).json()
+    assert stack.cli("import", "s", stray["id"], "-f", str(path)).code == 0
+    changed = stack.cli("apply", str(path), "--plan", plan_file, "--yes")
+    assert changed.code == 1 and "manifest changed" in changed.err
+    assert not stack.app.request_log.requests(method="PUT")
+
+
+@pytest.mark.parametrize(("owned", "touched", "needs_force"),
+                         [(10, 3, False), (10, 4, True), (9, 9, False)])
+def test_safety_threshold_boundaries(stack: Stack, owned: int, touched: int,
+                                     needs_force: bool) -> None:
+    agents = {f"agent-{i}": {} for i in range(owned)}
+    path = setup_agents(stack, agents)
+    rewrite(path, {k: ({"detail": "x"} if i < touched else {}) for i, k in enumerate(agents)})
+    result = stack.cli("apply", str(path), "--yes")
+    assert (result.code == 1 and "--force" in result.err) is needs_force, result.err
+    assert len(stack.app.request_log.requests(method="PUT")) == (0 if needs_force else touched)
+
+
+def test_update_is_a_full_replace_that_blanks_what_the_file_omits(stack: Stack) -> None:
+    path = setup_agents(stack, {"bot": {"init_prompt": "p"}})
+    ai_id = manifest_of(path.with_name("agents.manifest.yaml"))["bot"]["id"]
+    console = {"name": "bot", "engine_model": MODEL, "engine_key": ENGINE_KEY,
+               "init_prompt": "p", "detail": "set in console", "tts_voice_id": "v1"}
+    assert stack.api().put(f"/ais/{ai_id}", json=console).status_code == 200
+    rewrite(path, {"bot": {"init_prompt": "p2"}})
+    result = stack.cli("apply", str(path), "--yes")
+    assert result.code == 0 and "Verified" in result.out
+    (ai,) = stack.live()
+    assert ai["init_prompt"] == "p2"
+    assert "detail" not in ai and "tts_voice_id" not in ai  # the file is the whole truth
+
+
+def test_excluded_agent_keeps_its_recorded_key_when_voipbin_hides_keys(make_stack) -> None:
+    stack = make_stack(EmulatorConfig(rate_limit=None, auth_rate_limit=None,
+                                      echo_engine_key=False))
+    path = setup_agents(stack, {"a": {}, "b": {}})
+    assert stack.cli("plan", str(path), "--detailed-exitcode").code == 0  # by fingerprint
+    new_key = {"OPENAI_API_KEY": "sk-rotated-key-0000"}
+    assert stack.cli("apply", str(path), "--yes", "--exclude", "b", env=new_key).code == 0
+    plan = stack.cli("plan", str(path), "--format", "json", env=new_key)
+    (change,) = json.loads(plan.out)["changes"]  # b still has the old key: still to do
+    assert change["key"] == "b" and [f["field"] for f in change["fields"]] == ["engine_key"]

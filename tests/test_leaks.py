@@ -69,7 +69,9 @@ def test_every_command_keeps_secrets(make_stack, transport: str) -> None:
     results.append(stack.cli("import", "x", other["id"], "-f", str(path), "-vv"))
     path.write_text(agents_yaml({"support": {"name": "Support", "init_prompt": "changed"}}))
     results.append(stack.cli("apply", str(path), "-vv", "--yes", "--prune"))
-    assert manifest["support"]["engine_key_fingerprint"]
+    from voipbin_iac.redact import fingerprint
+
+    assert manifest["support"]["engine_key_fingerprint"] == fingerprint(SECRET_ENGINE_KEY)
     check_clean(results, stack.workdir)
 
 
@@ -114,11 +116,11 @@ def test_401_refused_connection_and_garbage_keep_secrets(stack: Stack, tmp_path:
         unauthorised = stack.cli("apply", str(path), "-vv", "--yes", env=env)
         assert unauthorised.code == 1 and "401" in unauthorised.err
         results.append(unauthorised)
-        with socket.socket() as sock:
+        with socket.socket() as sock:  # bound, never listening, held: refuses connections
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        refused = stack.cli("plan", str(path), "-vv", env={
-            **env, "VOIPBIN_API_BASE_URL": f"http://127.0.0.1:{port}/v1.0"})
+            refused = stack.cli("plan", str(path), "-vv", env={
+                **env, "VOIPBIN_API_BASE_URL": f"http://127.0.0.1:{port}/v1.0"})
         assert refused.code == 1 and "got no answer" in refused.err
         results.append(refused)
         # Not a VoIPBin API at all: the emulator root answers 404 pages without an envelope.
@@ -126,6 +128,7 @@ def test_401_refused_connection_and_garbage_keep_secrets(stack: Stack, tmp_path:
             **env, "VOIPBIN_API_BASE_URL": stack.server.root_url + "/elsewhere",
             "VOIPBIN_API_KEY": KEY})
         assert garbage.code == 1
+        assert "error: GET /ais answered 404" in garbage.err, garbage.err
         results.append(garbage)
     check_clean(results, stack.workdir)
 

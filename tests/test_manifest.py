@@ -33,7 +33,9 @@ def test_round_trip_sorted_and_stable(tmp_path: Path) -> None:
     assert manifests.read(path) == SAMPLE
     manifests.write(path, manifests.read(path))
     assert path.read_text() == text  # no timestamps, nothing that moves between runs
-    assert oct(path.stat().st_mode & 0o777) != "0o600"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's 600
     assert not list(tmp_path.glob(".*tmp"))
 
 
@@ -126,3 +128,21 @@ def test_lock_excludes_a_second_holder_and_reports_it(tmp_path: Path) -> None:
     assert path.read_text() == ""  # released cleanly
     with lock.ApplyLock(path) as held:
         assert held.stale == ""
+
+
+def test_journal_keeps_creates_left_unknown_after_a_finished_apply(tmp_path: Path) -> None:
+    path = tmp_path / "agents.apply.jsonl"
+    log = journal.Journal(path)
+    log.begin(100.0)
+    log.intent("create", "a", "A")
+    log.outcome("create", "a", "A", "unknown")
+    log.end(verified=False, pending=["a"])
+    recovery = journal.recover(path)
+    assert recovery.pending == {"a"} and recovery.started == 100.0 and not recovery.bound
+    journal.close_unfinished(path)
+    assert not journal.recover(path)
+
+
+def test_recovery_moves_an_id_to_its_new_key() -> None:
+    recovery = journal.Recovery({"new": (ID1, "Support Bot")}, frozenset())
+    assert set(recovery.apply_to(SAMPLE).agents) == {"alpha", "new"}

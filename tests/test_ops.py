@@ -105,6 +105,7 @@ def test_apply_smoke_calls_each_created_or_changed_agent(stack: Stack) -> None:
     assert result.out.count("smoke:") == 2 and result.out.count("progressing") == 2
     path.write_text(agents_yaml({"a": {"detail": "x"}, "b": {}}))
     second = stack.cli("apply", str(path), "--yes", "--smoke")
+    assert second.code == 0, second.err
     assert second.out.count("smoke:") == 1 and "smoke: a:" in second.out
 
 
@@ -160,8 +161,10 @@ def test_colour_only_on_a_tty_and_never_with_no_color(stack: Stack) -> None:
                         env={**env, **extra}, clock=stack.clock)
         assert code == 0
         assert ("\x1b[" in out.getvalue()) is coloured
-    plain = stack.cli("plan", str(path))
-    assert "\x1b[" not in plain.out
+    out, err = io.StringIO(), io.StringIO()  # not a terminal, and NO_COLOR unset
+    assert cli.main(["plan", str(path)], stdout=out, stderr=err, env=env,
+                    clock=stack.clock) == 0
+    assert "+ a" in out.getvalue() and "\x1b[" not in out.getvalue() + err.getvalue()
     flag = Tty()
     cli.main(["plan", str(path), "--no-color"], stdout=flag, stderr=io.StringIO(), env=env,
              clock=stack.clock)
@@ -213,3 +216,47 @@ def test_emulator_command_serves_and_reports_bad_flags(stack: Stack) -> None:
     busy = stack.cli("emulator", "--port", str(stack.server.port), "--state",
                      stack.path("e.sqlite3"))
     assert busy.code == 1 and "error: emulator:" in busy.err
+
+
+def test_progress_shows_at_default_verbosity_on_stderr(stack: Stack) -> None:
+    path = stack.write("agents.yaml", agents_yaml({f"a{i}": {} for i in range(6)}))
+    result = stack.cli("apply", str(path), "--yes")
+    assert result.code == 0
+    assert "apply: 6/6 done" in result.err and "apply:" not in result.out
+
+
+def test_quick_start_runs_on_the_embedded_emulator(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    example = tmp_path / "examples" / "agents.yaml"
+    state = tmp_path / "emulator.sqlite3"
+    env = {"NO_COLOR": "1"}  # no VOIPBIN_API_KEY, no OPENAI_API_KEY: the example's fallback
+    args = ["--emulator", "--emulator-state", str(state)]
+    out, err = io.StringIO(), io.StringIO()
+    assert cli.main(["apply", str(example), "--yes", *args], stdout=out, stderr=err,
+                    env=env, clock=FakeClock()) == 0, err.getvalue()
+    assert "3 done, 0 failed" in out.getvalue() and "Verified" in out.getvalue()
+    manifest = yaml.safe_load(example.with_name("agents.manifest.yaml").read_text())
+    assert sorted(manifest["agents"]) == ["booking-assistant", "helpdesk", "support-line"]
+    again = io.StringIO()
+    assert cli.main(["plan", str(example), "--detailed-exitcode", *args], stdout=again,
+                    stderr=io.StringIO(), env=env, clock=FakeClock()) == 0
+    assert "No changes" in again.getvalue()
+
+
+def test_apply_json_result_of_a_failing_apply(make_stack) -> None:
+    from voipbin_iac.emulator import EmulatorConfig
+
+    # Half the requests answer 500: listings retry it; a create takes it as a rejection.
+    stack = make_stack(EmulatorConfig(rate_limit=None, auth_rate_limit=None, fault_rate=0.5,
+                                      fault_kinds=("500",), seed=3))
+    path = stack.write("agents.yaml", agents_yaml({f"a{i}": {} for i in range(6)}))
+    result = stack.cli("apply", str(path), "--yes", "--format", "json")
+    assert result.code == 1
+    data = json.loads(result.out)["result"]
+    assert data["ok"] is False and data["counts"]["failed"] >= 1
+    failed = [o for o in data["outcomes"] if o["status"] == "failed"]
+    assert len(failed) == data["counts"]["failed"]
+    assert all("POST /ais answered 500" in o["reason"] for o in failed)
+    assert data["counts"]["done"] + data["counts"]["failed"] == 6

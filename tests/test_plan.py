@@ -126,3 +126,14 @@ def test_colour_codes_only_when_asked(tmp_path: Path) -> None:
     plan = build(CASES["field_level_updates"], tmp_path)
     assert "\x1b[" in render.text(plan, render.Context(color=True))
     assert "\x1b[" not in render.text(plan, render.Context(color=False))
+
+
+def test_result_text_says_when_verification_could_not_run() -> None:
+    from voipbin_iac.model import ApplyResult
+
+    unknown = render.result_text(ApplyResult((), verified=False, remaining=None))
+    assert "could not be re-read" in unknown and "0 changes remain" not in unknown
+    left = render.result_text(ApplyResult((), verified=False, remaining=2))
+    assert "2 changes remain" in left
+    done = render.result_text(ApplyResult((), verified=True, remaining=0))
+    assert "Verified" in done

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .client import VoipbinClient
 from .clock import Clock
-from .errors import IacError, OutcomeUnknownError, PlanError, StalePlanError
+from .errors import IacError, OutcomeUnknownError, PlanError
 from .fields import request_body
 from .journal import Journal
 from .model import Change, DesiredAgent, DesiredState, LiveAgent, Manifest, Outcome, Plan
@@ -33,7 +33,6 @@ class ExecOptions:
     concurrency: int = 4
     create_rounds: int = 3  # tries for a create whose outcome stays unknown
     clock_skew: float = CLOCK_SKEW
-    saved_plan: bool = False  # GET each object first and compare tm_update with the plan's
 
 
 class Executor:
@@ -67,8 +66,6 @@ class Executor:
         self._total = len(changes)
         if self.progress is not None:
             self.progress(0, self._total)
-        if self.options.saved_plan:
-            live = {**live, **self._preflight(changes)}
         outcomes: list[Outcome] = []
         creates = [c for c in changes if c.action == "create"]
         outcomes += self._creates(creates, plan)
@@ -199,7 +196,7 @@ class Executor:
         self.journal.outcome("delete", change.key, change.name, "done", change.id)
         return Outcome(change, "done", change.id, "", result)
 
-    # -- unknown outcomes and saved plans --------------------------------------------------
+    # -- unknown outcomes -------------------------------------------------------------------
 
     def _find_created(self, unknown: list[Change], plan: Plan,
                       results: Mapping[str, Outcome]) -> dict[str, LiveAgent]:
@@ -208,24 +205,3 @@ class Executor:
         taken |= {o.id for o in results.values() if o.id}
         return match_created([self._agent(c) for c in unknown], self.client.list_ais(), taken,
                              self.started - self.options.clock_skew)
-
-    def _preflight(self, changes: Sequence[Change]) -> dict[str, LiveAgent]:
-        """Saved plan: every object it touches must be as the plan saw it (one GET each)."""
-        seen: dict[str, LiveAgent] = {}
-        stale: list[str] = []
-        for change in changes:
-            if change.action == "create" or not change.id:
-                continue
-            live = self.client.get_ai(change.id)
-            seen[change.id] = live
-            if live.tm_delete is not None:
-                stale.append(f"{change.key} ({change.id}) was deleted")
-            elif live.tm_update != change.tm_update:
-                stale.append(f"{change.key} ({change.id}) changed at {live.tm_update}")
-        if stale:
-            raise StalePlanError(
-                "the saved plan is stale: " + "; ".join(stale) + " since it was made",
-                hint="run `voipbin-iac plan --out` again, review it, and apply the new plan",
-            )
-        return seen
-

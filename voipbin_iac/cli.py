@@ -17,7 +17,6 @@ from typing import TextIO
 
 from . import __version__, commands
 from .clock import Clock, SystemClock
-from .emulator import EmulatorStateError
 from .errors import IacError, UsageError
 from .manifest import FORMATS
 from .redact import RedactingFilter, Redactor
@@ -250,10 +249,6 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
             console.err(f"error: {line}")
         if exc.hint:
             console.err(f"hint: {exc.hint}")
-        return EXIT_ERROR
-    except EmulatorStateError as exc:
-        console.err(f"error: emulator state: {exc}")
-        console.err("hint: point --emulator-state at a new file, or delete the damaged one")
         return EXIT_ERROR
     except KeyboardInterrupt:
         console.err("error: interrupted")

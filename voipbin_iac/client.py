@@ -85,12 +85,22 @@ def connection_from_env(env: Mapping[str, str], *, need_key: bool = True) -> Con
                  "`voipbin-iac signup --email you@example.com --accept-tos`), or add --emulator "
                  "to try everything on the embedded emulator",
         )
+    if key and not re.fullmatch(r"[!#-+\--:<-\[\]-~]+", key):  # RFC 6265 cookie octets
+        raise UsageError("VOIPBIN_API_KEY holds characters an accesskey never has (spaces, "
+                         "'\"', ';', ',', '\\' or non-ASCII)",
+                         hint="copy the key again from the VoIPBin console; it looks like vb_...")
     transport = env.get("VOIPBIN_AUTH_TRANSPORT", "cookie").strip().lower() or "cookie"
     if transport not in ("cookie", "query"):
         raise UsageError(f"VOIPBIN_AUTH_TRANSPORT must be cookie or query, not {transport!r}")
     base = env.get("VOIPBIN_API_BASE_URL", "").strip() or DEFAULT_BASE_URL
-    if not base.startswith(("http://", "https://")):
-        raise UsageError(f"VOIPBIN_API_BASE_URL must start with https://, not {base!r}")
+    try:
+        url = httpx.URL(base)
+    except (httpx.InvalidURL, ValueError):
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise UsageError(f"VOIPBIN_API_BASE_URL {base!r} is not an http(s) URL",
+                         hint=f"unset it for the real API ({DEFAULT_BASE_URL}), or give the "
+                              "emulator's, such as http://127.0.0.1:8900/v1.0")
     return Connection(base.rstrip("/"), Secret(key), transport)
 
 
@@ -183,7 +193,12 @@ class VoipbinClient:
         return self._agent(self._call("GET", path), "GET", path)
 
     def create_ai(self, body: Mapping[str, Any]) -> LiveAgent:
-        return self._agent(self._call("POST", "/ais", json=body), "POST", "/ais")
+        try:
+            return self._agent(self._call("POST", "/ais", json=body), "POST", "/ais")
+        except ResponseError as exc:  # a success we cannot read: the AI may well exist
+            raise OutcomeUnknownError(method="POST", path="/ais", cause=exc.message,
+                                      hint="the create may have happened; the apply re-lists "
+                                           "to find out") from None
 
     def update_ai(self, ai_id: str, body: Mapping[str, Any]) -> LiveAgent:
         path = f"/ais/{ai_id}"

@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import signal
 import threading
 from argparse import ArgumentParser, Namespace
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,12 +84,19 @@ def _manifest_path(args: Namespace, files: list[str]) -> Path:
 @contextlib.contextmanager
 def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, str]]:
     """The client for the real API, or for the embedded emulator with `--emulator`."""
-    if args.rate_limit is not None and args.rate_limit < 0:
-        raise UsageError("--rate-limit must be 0 (no limit) or more")
+    _check_rate(args.rate_limit)
+    timeout = args.timeout
+    if not math.isfinite(timeout) or not 0 < timeout <= 3600:
+        raise UsageError(f"--timeout {timeout:g}: give seconds, more than 0 and at most 3600")
     with contextlib.ExitStack() as stack:
         transport = None
         if args.emulator:
-            store = Store.open(args.emulator_state, clock=console.clock)
+            try:
+                store = Store.open(args.emulator_state, clock=console.clock)
+            except EmulatorError as exc:
+                raise IacError(f"emulator state {args.emulator_state}: {exc}",
+                               hint="point --emulator-state at a new file, or delete the "
+                                    "damaged one") from None
             stack.callback(store.close)
             store.ensure_accesskey(EMULATOR_KEY)
             # The embedded platform enforces the rate the client is told to keep.
@@ -103,6 +112,12 @@ def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, 
                                redactor=console.redactor)
         stack.callback(client.close)
         yield client, target
+
+
+def _check_rate(rate: float) -> None:
+    if not math.isfinite(rate) or (rate != 0 and not 0.01 <= rate <= 10_000):
+        raise UsageError(f"--rate-limit {rate:g}: give requests per second between 0.01 and "
+                         "10000, or 0 for no limit")
 
 
 def _context(files: list[str], target: str, console: Console) -> render.Context:
@@ -177,17 +192,19 @@ def apply(args: Namespace, console: Console) -> int:
     with _client(args, console) as (client, target):
         ctx = _context(files, target, console)
 
-        def confirm(the_plan: Plan) -> bool:
-            shown = render.text(the_plan, ctx)
-            (console.err if args.format == "json" else console.out)(shown)
-            if args.yes:
-                return True
-            return _ask(console, f"Apply these changes to {target}?")
-
         progress = ProgressLine(console.stderr, console.clock, enabled=console.verbosity >= 0)
-        with _interruptible() as stop:
+        with _interruptible() as interrupt:
+
+            def confirm(the_plan: Plan) -> bool:
+                shown = render.text(the_plan, ctx)
+                (console.err if args.format == "json" else console.out)(shown)
+                if args.yes or _ask(console, f"Apply these changes to {target}?"):
+                    interrupt.running.set()
+                    return True
+                return False
+
             the_plan, result = workflow.apply(client, desired, request, clock=console.clock,
-                                              confirm=confirm, stop=stop,
+                                              confirm=confirm, stop=interrupt.stop,
                                               progress=progress.update, log=_logger())
         progress.finish()
         if not the_plan.has_changes and args.format == "text":
@@ -200,7 +217,7 @@ def apply(args: Namespace, console: Console) -> int:
             console.out(render.result_text(result, ctx))
         if args.smoke and result.ok:
             _smoke(args, console, client, result)
-    return 0 if result.ok or (not the_plan.has_changes and result.verified) else 1
+    return 0 if result.ok else 1
 
 
 def _smoke(args: Namespace, console: Console, client: VoipbinClient,
@@ -214,22 +231,29 @@ def _smoke(args: Namespace, console: Console, client: VoipbinClient,
                     + (f" ({called.hangup_reason})" if called.hangup_reason else "") + "\n")
 
 
-@contextlib.contextmanager
-def _interruptible() -> Iterator[threading.Event]:
-    """The first Ctrl-C asks the apply to stop after the writes in flight; the second aborts."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
+@dataclass
+class _Interrupt:
+    """Ctrl-C during an apply. Before the changes start (at the prompt, say) it aborts at once;
+    once they run, the first asks them to stop after the writes in flight, the second aborts."""
 
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
+    stop: threading.Event = field(default_factory=threading.Event)
+    running: threading.Event = field(default_factory=threading.Event)
+
+    def handler(self, signum: int, frame: object) -> None:
+        if not self.running.is_set() or self.stop.is_set():
             raise KeyboardInterrupt
-        stop.set()
+        self.stop.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[_Interrupt]:
+    interrupt = _Interrupt()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupt
+        return
+    previous = signal.signal(signal.SIGINT, interrupt.handler)
     try:
-        yield stop
+        yield interrupt
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -339,6 +363,7 @@ def schema(args: Namespace, console: Console) -> int:
 
 
 def emulator(args: Namespace, console: Console) -> int:
+    _check_rate(args.rate_limit)
     try:
         cfg = EmulatorConfig(rate_limit=args.rate_limit or None, latency_ms=args.latency_ms,
                              fault_rate=args.fault_rate, seed=args.seed)

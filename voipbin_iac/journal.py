@@ -46,6 +46,8 @@ class Recovery:
         agents = dict(manifest.agents)
         for key, (ai_id, name) in self.bound.items():
             if key not in agents or agents[key].id != ai_id:
+                # One id, one key: an entry under another key (a move) gives way.
+                agents = {k: e for k, e in agents.items() if e.id != ai_id}
                 agents[key] = ManifestEntry(id=ai_id, name=name)
         for key in self.deleted:
             agents.pop(key, None)
@@ -78,6 +80,8 @@ def recover(path: Path) -> Recovery:
             started = event.get("time") if isinstance(event.get("time"), int | float) else None
         elif kind == "end":
             finished = True
+            left = event.get("pending")
+            pending = {k for k in left if isinstance(k, str)} if isinstance(left, list) else set()
         elif kind == "intent" and event.get("action") == "create":
             if isinstance(event.get("key"), str):
                 pending.add(event["key"])
@@ -91,9 +95,15 @@ def recover(path: Path) -> Recovery:
             elif event.get("action") == "delete":
                 deleted.add(key)
                 bound.pop(key, None)
-    if finished:
-        return Recovery({}, frozenset())
+    if finished:  # only creates whose outcome stayed unknown are left to settle
+        return Recovery({}, frozenset(), frozenset(pending), started)
     return Recovery(bound, frozenset(deleted), frozenset(pending - set(bound)), started)
+
+
+def close_unfinished(path: Path) -> None:
+    """Mark the log of an interrupted apply as settled once its recovery has been written."""
+    with reported(path, "write the apply log"), path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"event": "end", "recovered": True}) + "\n")
 
 
 class Journal:

@@ -133,11 +133,6 @@ class Change:
     tm_update: str | None = None
     notes: tuple[str, ...] = ()
 
-    @property
-    def writes(self) -> bool:
-        """Whether applying this change sends a write request (an adopt may only record)."""
-        return self.action in ("create", "delete") or bool(self.fields)
-
 
 def max_impact(impacts: list[str] | tuple[str, ...]) -> str:
     """The most serious of several impacts (`none` for none)."""
@@ -195,7 +190,7 @@ class Outcome:
     """How one change went."""
 
     change: Change
-    status: str  # done | failed | skipped
+    status: str  # done | failed | skipped (| unknown: a create not yet resolved, transient)
     id: str | None = None
     reason: str = ""
     live: LiveAgent | None = None
@@ -207,7 +202,7 @@ class ApplyResult:
 
     outcomes: tuple[Outcome, ...]
     verified: bool = False
-    remaining: int = 0
+    remaining: int | None = None  # changes a fresh plan still shows; None: could not check
     manifest_path: str = ""
     regenerated: tuple[str, ...] = ()
     interrupted: bool = False

@@ -24,7 +24,6 @@ class Imported:
     key: str
     entry: ManifestEntry
     already: bool
-    in_file: bool
 
 
 def import_ai(client: VoipbinClient, manifest_path: Path, key: str, ai_id: str,
@@ -54,7 +53,7 @@ def import_ai(client: VoipbinClient, manifest_path: Path, key: str, ai_id: str,
                 hint="pick another key, or delete that entry first if it is wrong")
         entry = manifests.entry_for(live, desired, current)
         manifests.write(manifest_path, manifests.with_entries(manifest, {key: entry}))
-    return Imported(key, entry, already=current is not None, in_file=desired is not None)
+    return Imported(key, entry, already=current is not None)
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,6 @@ class Called:
     call_id: str
     status: str
     hangup_reason: str
-    raw: dict[str, Any]
 
 
 def call(client: VoipbinClient, manifest: Manifest, manifest_path: Path, key: str,
@@ -124,7 +122,7 @@ def call(client: VoipbinClient, manifest: Manifest, manifest_path: Path, key: st
         raise ResponseError("POST /calls answered an empty `calls` list")
     first = calls[0]
     return Called(key, entry.sip_uri, str(first.get("id", "")), str(first.get("status", "")),
-                  str(first.get("hangup_reason", "")), first)
+                  str(first.get("hangup_reason", "")))
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,6 @@ class SignedUp:
     email: str
     customer_id: str
     accesskey: str
-    expires: str
 
 
 def signup(client: VoipbinClient, email: str, name: str | None) -> SignedUp:
@@ -150,5 +147,4 @@ def signup(client: VoipbinClient, email: str, name: str | None) -> SignedUp:
             "was refused (VoIPBin gives the same empty answer in both cases, on purpose)",
             hint="sign in to the VoIPBin console with that email, or use another email")
     customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
-    return SignedUp(email, str(customer.get("id", key.get("customer_id", ""))), key["token"],
-                    str(key.get("tm_expire") or ""))
+    return SignedUp(email, str(customer.get("id", key.get("customer_id", ""))), key["token"])

@@ -104,7 +104,7 @@ class _Planner:
         return Plan(
             changes=changes,
             bindings=dict(sorted(self.bindings.items())),
-            moves={o: n for o, n in sorted(self.moves.items()) if self.options.in_scope(n)},
+            moves=dict(sorted(self.moves.items())),  # bookkeeping only: never out of scope
             unchanged=tuple(sorted(k for k in self.unchanged if self.options.in_scope(k))),
             kept=tuple(kept),
             forgotten=tuple(forgotten),

@@ -230,6 +230,8 @@ def result_text(result: ApplyResult, ctx: Context = Context()) -> str:
         tail += " Interrupted: the manifest records what was done; run apply again to finish."
     elif result.verified:
         tail += " Verified: the account matches the desired state."
+    elif result.remaining is None:
+        tail += " Not verified: the account could not be re-read; run plan to check."
     elif not result.failed:
         tail += f" Not verified: {result.remaining} changes remain; run plan to see them."
     if result.manifest_path:

@@ -18,7 +18,7 @@ from . import manifest as manifests
 from .apply import ExecOptions, Executor, Progress
 from .client import Connection, VoipbinClient
 from .clock import Clock
-from .errors import IacError, RefusedError, SafetyError
+from .errors import IacError, NotFoundError, RefusedError, SafetyError
 from .model import ApplyResult, DesiredState, LiveAgent, Manifest, ManifestEntry, Outcome, Plan
 from .plan import PlanOptions, build_plan
 from .redact import fingerprint
@@ -36,8 +36,8 @@ def current_manifest(path: Path, log: logging.Logger | None = None
     recorded = manifests.read(path)
     recovery = journal.recover(journal.path_for(path))
     if recovery and log is not None:
-        log.warning("an earlier apply was interrupted; recovering from %s",
-                    journal.path_for(path))
+        log.warning("recovering what an earlier apply left unsettled (interrupted, or creates "
+                    "with no answer), from %s", journal.path_for(path))
     return recovery.apply_to(recorded), recovery
 
 
@@ -60,9 +60,31 @@ def plan(client: VoipbinClient, desired: DesiredState, manifest: Manifest,
          ) -> tuple[Plan, list[LiveAgent], Manifest]:
     """List the live AIs (pages of 100) and build the plan; also return the manifest it used."""
     live = client.list_ais()
+    live += _missing_from_listing(client, manifest, live)
     if recovery:
         manifest = resolve_pending(manifest, recovery, desired, live)
     return build_plan(desired, live, manifest, options), live, manifest
+
+
+def _missing_from_listing(client: VoipbinClient, manifest: Manifest,
+                          live: list[LiveAgent]) -> list[LiveAgent]:
+    """Owned AIs the listing did not show, fetched one by one (normally none).
+
+    Before planning a re-create (a new SIP URI for every caller) or forgetting an agent, make
+    sure its AI is really gone: the cursor could skip a row, and only a `GET` says deleted.
+    """
+    seen = {a.id for a in live}
+    found = []
+    for entry in manifest.agents.values():
+        if entry.id in seen:
+            continue
+        try:
+            ai = client.get_ai(entry.id)
+        except NotFoundError:
+            continue
+        if ai.tm_delete is None:
+            found.append(ai)
+    return found
 
 
 @dataclass(frozen=True)
@@ -88,18 +110,19 @@ def apply(client: VoipbinClient, desired: DesiredState, request: ApplyRequest, *
             log.warning("%s", held.stale)
         recorded = manifests.read(path)
         manifest, recovery = current_manifest(path, log)
+        listed: dict[str, LiveAgent] | None = None
         if request.saved is not None:
             if recovery.pending:
                 manifest = resolve_pending(manifest, recovery, desired, client.list_ais())
-            _save_recovered(path, recorded, manifest)
+            _settle_recovery(path, recorded, manifest, recovery)
             savedplan.check(request.saved, desired, manifest, account_of(client.connection))
-            the_plan, live = request.saved.plan, {}
-            options = request.saved.options
+            the_plan, options = request.saved.plan, request.saved.options
+            live = savedplan.check_live(client, the_plan, manifest)
         else:
             options = request.options
-            the_plan, listed, manifest = plan(client, desired, manifest, options, recovery)
-            _save_recovered(path, recorded, manifest)
-            live = {a.id: a for a in listed}
+            the_plan, found, manifest = plan(client, desired, manifest, options, recovery)
+            _settle_recovery(path, recorded, manifest, recovery)
+            live = listed = {a.id: a for a in found}
         if the_plan.safety.exceeded and not request.force:
             s = the_plan.safety
             raise SafetyError(
@@ -107,104 +130,113 @@ def apply(client: VoipbinClient, desired: DesiredState, request: ApplyRequest, *
                 f"({s.percent:.0f}%), over the {s.limit_percent:g}% safety limit",
                 hint="review the plan; if it is what you want, run apply again with --force "
                      "(the limit is `safety.max_change_percent` in the file)")
+        finish = _Finish(client, desired, manifest, the_plan, options, path, log)
         if not the_plan.has_changes:
-            result = _finish(client, desired, manifest, the_plan, [], options, path, log,
-                             journal.Journal(None),
-                             listed=live if request.saved is None else None)
-            return the_plan, result
+            return the_plan, finish.run([], journal.Journal(None), listed=listed)
         if not confirm(the_plan):
             raise RefusedError("apply cancelled; nothing was changed")
         log_file = journal.Journal(journal.path_for(path))
         log_file.begin(clock.time(), files=list(desired.files))
         executor = Executor(client, desired, manifest, clock=clock, journal=log_file,
-                            stop=stop, progress=progress,
-                            options=_exec_options(request))
+                            stop=stop, progress=progress, options=request.execution)
         outcomes: list[Outcome] = []
         try:
             outcomes = executor.run(the_plan, live)
         finally:
-            outcomes = outcomes or list(executor.completed)
-            result = _finish(client, desired, manifest, the_plan, outcomes, options, path, log,
-                             log_file, interrupted=bool(stop and stop.is_set()))
+            result = finish.run(outcomes or list(executor.completed), log_file,
+                                interrupted=bool(stop and stop.is_set()))
         return the_plan, result
 
 
-def _save_recovered(path: Path, recorded: Manifest, manifest: Manifest) -> None:
-    """Write what recovery found before anything else happens: it is true already."""
+def _settle_recovery(path: Path, recorded: Manifest, manifest: Manifest,
+                     recovery: journal.Recovery) -> None:
+    """Write what recovery found before anything else happens (it is true already), then
+    close the interrupted apply's log so it is not recovered again."""
     if manifest != recorded:
         manifests.write(path, manifest)
+    if recovery:
+        journal.close_unfinished(journal.path_for(path))
 
 
-def _exec_options(request: ApplyRequest) -> ExecOptions:
-    e = request.execution
-    return ExecOptions(concurrency=e.concurrency, create_rounds=e.create_rounds,
-                       clock_skew=e.clock_skew, saved_plan=request.saved is not None)
+@dataclass
+class _Finish:
+    """The end of every apply: re-list, fill in missing direct hashes, write the manifest,
+    verify with a fresh plan."""
 
+    client: VoipbinClient
+    desired: DesiredState
+    manifest: Manifest  # as it is on disk now
+    plan: Plan
+    options: PlanOptions
+    path: Path
+    log: logging.Logger
 
-def _bindings(manifest: Manifest, plan: Plan, outcomes: list[Outcome]) -> dict[str, str]:
-    """Which key owns which id after the changes that went through."""
-    bound = {k: e.id for k, e in manifest.agents.items()}
-    for old, new in plan.moves.items():
-        if old in bound:
-            bound[new] = bound.pop(old)
-    for key in plan.forgotten:
-        bound.pop(key, None)
-    bound.update(plan.bindings)
-    for outcome in outcomes:
-        change = outcome.change
-        if change.action == "create" and outcome.status == "done" and outcome.id:
-            bound[change.key] = outcome.id
-        elif change.action == "delete" and outcome.status == "done":
-            bound.pop(change.key, None)
-    return bound
+    def run(self, outcomes: list[Outcome], log_file: journal.Journal, *,
+            interrupted: bool = False, listed: Mapping[str, LiveAgent] | None = None
+            ) -> ApplyResult:
+        """`listed` is the live state when nothing was written since it was read."""
+        final = {o.change.key: o for o in outcomes}  # a later outcome of a key wins
+        done = {k for k, o in final.items() if o.status == "done"}
+        bound = self._bindings(final)
+        applied = done | set(self.plan.unchanged)
+        known = {o.live.id: o.live for o in final.values() if o.live is not None}
+        regenerated: list[str] = []
+        remaining: int | None = None
+        new_manifest = self._manifest(bound, known, applied, partial=True)
+        try:
+            live = dict(listed) if listed is not None else {
+                a.id: a for a in self.client.list_ais()}
+            for key, ai_id in sorted(bound.items()):
+                if ai_id in live and not live[ai_id].direct_hash:
+                    live[ai_id] = self.client.regenerate_direct_hash(ai_id)
+                    regenerated.append(key)
+            new_manifest = self._manifest(bound, live, applied, partial=False)
+            check = build_plan(self.desired, list(live.values()), new_manifest, self.options)
+            remaining = len(check.changes) + len(check.moves) + len(check.forgotten)
+        except IacError as exc:
+            self.log.error("could not verify the apply: %s", exc.message)
+        finally:
+            if new_manifest != self.manifest or not self.path.exists():
+                manifests.write(self.path, new_manifest)
+            unknown = sorted(k for k, o in final.items() if o.status == "unknown")
+            log_file.end(verified=remaining == 0, pending=unknown)
+        return ApplyResult(tuple(final.values()), verified=remaining == 0,
+                           remaining=remaining, manifest_path=str(self.path),
+                           regenerated=tuple(regenerated), interrupted=interrupted)
 
+    def _bindings(self, final: Mapping[str, Outcome]) -> dict[str, str]:
+        """Which key owns which id after the changes that went through: one id, one key."""
+        bound = {k: e.id for k, e in self.manifest.agents.items()}
+        for old, new in self.plan.moves.items():
+            if old in bound:
+                bound[new] = bound.pop(old)
+        for key in self.plan.forgotten:
+            bound.pop(key, None)
+        adopts = {c.key for c in self.plan.changes if c.action == "adopt"}
+        for key, ai_id in self.plan.bindings.items():
+            if key in adopts and (key not in final or final[key].status != "done"):
+                continue  # an adopt that did not happen does not own anything
+            bound[key] = ai_id
+        for key, outcome in final.items():
+            if outcome.change.action == "create" and outcome.status == "done" and outcome.id:
+                bound[key] = outcome.id
+            elif outcome.change.action == "delete" and outcome.status == "done":
+                bound.pop(key, None)
+        owner: dict[str, str] = {}
+        for key in sorted(bound, key=lambda k: (k not in self.plan.bindings, k)):
+            owner.setdefault(bound[key], key)  # the plan's binding wins over a stale entry
+        return {key: ai_id for ai_id, key in owner.items()}
 
-def _finish(client: VoipbinClient, desired: DesiredState, manifest: Manifest, the_plan: Plan,
-            outcomes: list[Outcome], options: PlanOptions, path: Path, log: logging.Logger,
-            log_file: journal.Journal, interrupted: bool = False,
-            listed: Mapping[str, LiveAgent] | None = None) -> ApplyResult:
-    """Re-list, fill in missing direct hashes, write the manifest, verify with a fresh plan.
-
-    `listed` is the live state when nothing was written since it was read (no re-list then).
-    """
-    bound = _bindings(manifest, the_plan, outcomes)
-    known: dict[str, LiveAgent] = {o.live.id: o.live for o in outcomes if o.live is not None}
-    regenerated: list[str] = []
-    verified, remaining = False, -1
-    failed = {o.change.key for o in outcomes if o.status != "done"}
-    new_manifest = _manifest_from(bound, known, desired, manifest, failed, partial=True)
-    try:
-        live = dict(listed) if listed is not None else {a.id: a for a in client.list_ais()}
-        for key, ai_id in sorted(bound.items()):
-            if ai_id in live and not live[ai_id].direct_hash:
-                live[ai_id] = client.regenerate_direct_hash(ai_id)
-                regenerated.append(key)
-        new_manifest = _manifest_from(bound, live, desired, manifest, failed, partial=False)
-        check = build_plan(desired, list(live.values()), new_manifest, options)
-        remaining = len(check.changes)
-        verified = not check.has_changes
-    except IacError as exc:
-        log.error("could not re-list to verify the apply: %s", exc.message)
-    finally:
-        if new_manifest != manifests.read(path) or not path.exists():
-            manifests.write(path, new_manifest)
-        log_file.end(verified=verified)
-    return ApplyResult(tuple(outcomes), verified=verified, remaining=max(remaining, 0),
-                       manifest_path=str(path), regenerated=tuple(regenerated),
-                       interrupted=interrupted)
-
-
-def _manifest_from(bound: Mapping[str, str], live: Mapping[str, LiveAgent],
-                   desired: DesiredState, previous: Manifest, failed: set[str], *,
-                   partial: bool) -> Manifest:
-    """Entries for every bound key whose AI is live (or, when `partial`, not known gone)."""
-    entries = {}
-    old_by_id = {e.id: e for e in previous.agents.values()}
-    for key, ai_id in bound.items():
-        old = previous.agents.get(key) or old_by_id.get(ai_id)
-        if ai_id in live:
-            entries[key] = manifests.entry_for(live[ai_id], desired.agents.get(key), old,
-                                               applied=key not in failed)
-        elif partial and old is not None:
-            entries[key] = old
-    return Manifest(entries)
+    def _manifest(self, bound: Mapping[str, str], live: Mapping[str, LiveAgent],
+                  applied: set[str], *, partial: bool) -> Manifest:
+        """Entries for every bound key whose AI is live (or, when `partial`, not known gone)."""
+        entries = {}
+        old_by_id = {e.id: e for e in self.manifest.agents.values()}
+        for key, ai_id in bound.items():
+            old = self.manifest.agents.get(key) or old_by_id.get(ai_id)
+            if ai_id in live:
+                entries[key] = manifests.entry_for(live[ai_id], self.desired.agents.get(key),
+                                                   old, applied=key in applied)
+            elif partial and old is not None:
+                entries[key] = old
+        return Manifest(dict(sorted(entries.items())))

@@ -71,9 +71,10 @@ def read_text(path: Path, display: str, *, max_bytes: int = MAX_BYTES) -> str:
     except FileNotFoundError:
         raise _one(here, "file not found") from None
     except IsADirectoryError:
-        raise _one(here, "is a directory, not a YAML file") from None
-    except OSError as exc:
-        raise _one(here, f"cannot read: {exc.strerror or exc}") from None
+        raise _one(here, "is a directory, not a file") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise _one(here, f"cannot read: {reason}") from None
     if b"\x00" in raw[:8192]:
         raise _one(here, "looks like a binary file (it contains NUL bytes), not YAML")
     try:
@@ -93,13 +94,21 @@ def load_file(path: Path, display: str | None = None) -> Document:
     return parse(text, name)
 
 
-def parse(text: str, file: str) -> Document:
+@dataclass(frozen=True)
+class Budget:
+    """How much a document may expand to, aliases counted each time they are used."""
+
+    nodes: int = MAX_NODES
+    chars: int = MAX_CHARS
+
+
+def parse(text: str, file: str, budget: Budget = Budget()) -> Document:
     """Parse YAML text into a `Document`, or raise `ConfigError` with one located problem."""
     if not text.strip() or all(
         not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
     ):
         raise _one(Location(file), "the file is empty: start with `version: 1` and `agents:`")
-    builder = _Builder(file)
+    builder = _Builder(file, budget)
     loader = _Loader(text)
     try:
         while True:
@@ -147,8 +156,9 @@ class _Frame:
 class _Builder:
     """Turns parser events into Python values, checking as it goes."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, budget: Budget) -> None:
         self.file = file
+        self.budget = budget
         self.locations: dict[Path_, Location] = {}
         self.result: Any = None
         self._documents = 0
@@ -169,14 +179,12 @@ class _Builder:
     def _count(self, event: yaml.Event, nodes: int, chars: int = 0) -> None:
         self._nodes += nodes
         self._chars += chars
-        if self._nodes > MAX_NODES:
-            raise self._fail(
-                event, f"the document expands to more than {MAX_NODES} values (an alias bomb?)"
-            )
-        if self._chars > MAX_CHARS:
-            raise self._fail(
-                event, f"the document expands to more than {MAX_CHARS} characters (an alias bomb?)"
-            )
+        if self._nodes > self.budget.nodes:
+            raise self._fail(event, f"the document expands to more than {self.budget.nodes} "
+                                    "values (an alias bomb?)")
+        if self._chars > self.budget.chars:
+            raise self._fail(event, f"the document expands to more than {self.budget.chars} "
+                                    "characters (an alias bomb?)")
         for frame in self._stack:
             frame.nodes += nodes
             frame.chars += chars
