@@ -30,10 +30,11 @@ def account_of(connection: Connection) -> str:
     return fingerprint(f"{connection.base_url}|{connection.accesskey.reveal()}")
 
 
-def current_manifest(path: Path, log: logging.Logger | None = None
-                     ) -> tuple[Manifest, journal.Recovery]:
-    """The manifest, plus the bindings an interrupted apply made that it does not show yet."""
-    recorded = manifests.read(path)
+def current_manifest(path: Path, log: logging.Logger | None = None,
+                     recorded: Manifest | None = None) -> tuple[Manifest, journal.Recovery]:
+    """The manifest (`recorded`, when already read), plus the bindings an interrupted apply
+    made that it does not show yet."""
+    recorded = manifests.read(path) if recorded is None else recorded
     recovery = journal.recover(journal.path_for(path))
     if recovery and log is not None:
         log.warning("recovering what an earlier apply left unsettled (interrupted, or creates "
@@ -109,7 +110,7 @@ def apply(client: VoipbinClient, desired: DesiredState, request: ApplyRequest, *
         if held.stale:
             log.warning("%s", held.stale)
         recorded = manifests.read(path)
-        manifest, recovery = current_manifest(path, log)
+        manifest, recovery = current_manifest(path, log, recorded)
         listed: dict[str, LiveAgent] | None = None
         if request.saved is not None:
             if recovery.pending:
