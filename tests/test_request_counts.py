@@ -107,34 +107,37 @@ def test_apply_from_an_empty_account_lists_once_before_and_pages_after(stack: St
     assert requests(stack) == {POST: 130, LIST: pages(0) + pages(130)}
 
 
-def test_apply_of_a_saved_plan_gets_each_touched_agent_instead_of_listing(stack: Stack) -> None:
+def apply_saved_plan(stack: Stack, creates: int) -> int:
+    """10 owned agents; plan 3 updates, 2 deletes and `creates` creates to a file, then apply
+    that saved plan with a clean request log. Returns how many AIs the account then holds."""
     path = owned(stack, 10)
-    after = changed(path, 10, creates=0, updates=3, deletes=2)
+    after = changed(path, 10, creates=creates, updates=3, deletes=2)
     out = stack.path("plan.json")
     assert stack.cli("plan", str(path), "--prune", "--out", out).code == 0
     stack.app.request_log.clear_log()
     result = stack.cli("apply", str(path), "--plan", out, "--yes", "--force")
     assert result.code == 0, result.err
+    return after
+
+
+def first_routes(stack: Stack, count: int) -> set[str]:
+    return {f"{r.method} {route_of(r.path)}" for r in stack.app.request_log.requests()[:count]}
+
+
+def test_apply_of_a_saved_plan_gets_each_touched_agent_instead_of_listing(stack: Stack) -> None:
+    after = apply_saved_plan(stack, creates=0)
     # One GET per updated or deleted agent (tm_update still as planned), the writes, then the
     # verification listing; no initial listing.
     assert requests(stack) == {GET_ONE: 3 + 2, PUT: 3, DELETE: 2, LIST: pages(after)}
-    routes = [f"{r.method} {route_of(r.path)}" for r in stack.app.request_log.requests()]
-    assert set(routes[:5]) == {GET_ONE}, "the staleness check comes before any write"
+    assert first_routes(stack, 5) == {GET_ONE}, "the staleness check comes before any write"
 
 
 def test_apply_of_a_saved_plan_with_creates_lists_once_instead(stack: Stack) -> None:
-    path = owned(stack, 10)
-    after = changed(path, 10, creates=5, updates=3, deletes=2)
-    out = stack.path("plan.json")
-    assert stack.cli("plan", str(path), "--prune", "--out", out).code == 0
-    stack.app.request_log.clear_log()
-    result = stack.cli("apply", str(path), "--plan", out, "--yes", "--force")
-    assert result.code == 0, result.err
+    after = apply_saved_plan(stack, creates=5)
     # A plan that creates must see that no AI with a planned name appeared: one listing, which
     # also answers for the touched agents; then the writes and the verification listing.
     assert requests(stack) == {POST: 5, PUT: 3, DELETE: 2, LIST: pages(10) + pages(after)}
-    routes = [f"{r.method} {route_of(r.path)}" for r in stack.app.request_log.requests()]
-    assert set(routes[:pages(10)]) == {LIST}, "the staleness check comes before any write"
+    assert first_routes(stack, pages(10)) == {LIST}, "the staleness check comes first"
 
 
 @pytest.mark.parametrize("n", [3, 120])
