@@ -13,8 +13,6 @@ from typing import Any
 from .catalog import IMPACT_ORDER, sip_uri
 from .errors import Location
 
-ACTIONS = ("create", "update", "adopt", "delete")
-
 
 @dataclass(frozen=True)
 class DesiredAgent:
