@@ -224,8 +224,15 @@ def test_sigint_stops_after_writes_in_flight_and_writes_manifest(gated) -> None:
     proc = emulator.spawn("apply", str(path), "--yes", "--concurrency", "2")
     emulator.wait_until_held(proc)
     proc.send_signal(signal.SIGINT)
+    assert proc.stderr is not None
+    seen = ""
+    while "interrupted: finishing the writes in flight" not in seen:  # the handler ran
+        line = proc.stderr.readline()
+        assert line, f"the apply ended without acknowledging Ctrl-C: {seen}"
+        seen += line
     emulator.gate.release()  # the writes in flight finish; nothing new starts
     out, err = proc.communicate(timeout=60)
+    err = seen + err
     assert proc.returncode == 1
     assert "Interrupted" in out and "Traceback" not in err
     assert "skipped create" in out

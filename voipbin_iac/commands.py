@@ -11,13 +11,14 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import threading
 from argparse import ArgumentParser, Namespace
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from . import config, export, ops, render, savedplan, schemacheck, schemadoc, workflow
 from . import manifest as manifests
@@ -193,7 +194,7 @@ def apply(args: Namespace, console: Console) -> int:
         ctx = _context(files, target, console)
 
         progress = ProgressLine(console.stderr, console.clock, enabled=console.verbosity >= 0)
-        with _interruptible() as interrupt:
+        with _interruptible(console) as interrupt:
 
             def confirm(the_plan: Plan) -> bool:
                 shown = render.text(the_plan, ctx)
@@ -231,11 +232,17 @@ def _smoke(args: Namespace, console: Console, client: VoipbinClient,
                     + (f" ({called.hangup_reason})" if called.hangup_reason else "") + "\n")
 
 
+_STOPPING = (b"\ninterrupted: finishing the writes in flight, then writing the manifest "
+             b"(Ctrl-C again to abort)\n")
+
+
 @dataclass
 class _Interrupt:
     """Ctrl-C during an apply. Before the changes start (at the prompt, say) it aborts at once;
-    once they run, the first asks them to stop after the writes in flight, the second aborts."""
+    once they run, the first asks them to stop after the writes in flight (and says so at
+    once, with a raw write that is safe inside a signal handler), the second aborts."""
 
+    notice_fd: int | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     running: threading.Event = field(default_factory=threading.Event)
 
@@ -243,11 +250,21 @@ class _Interrupt:
         if not self.running.is_set() or self.stop.is_set():
             raise KeyboardInterrupt
         self.stop.set()
+        if self.notice_fd is not None:
+            with contextlib.suppress(OSError):
+                os.write(self.notice_fd, _STOPPING)
+
+
+def _fd(stream: TextIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return None
 
 
 @contextlib.contextmanager
-def _interruptible() -> Iterator[_Interrupt]:
-    interrupt = _Interrupt()
+def _interruptible(console: Console) -> Iterator[_Interrupt]:
+    interrupt = _Interrupt(_fd(console.stderr))
     if threading.current_thread() is not threading.main_thread():
         yield interrupt
         return
