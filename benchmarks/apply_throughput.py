@@ -19,9 +19,9 @@ import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from voipbin_iac import cli
+from voipbin_iac.api.ratelimit import PLATFORM_BURST, PLATFORM_RATE, default_burst
+from voipbin_iac.cli import main as cli
 from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
-from voipbin_iac.ratelimit import PLATFORM_BURST, PLATFORM_RATE, default_burst
 
 from .common import Figure, RunContext, desired_yaml, env, list_requests, timed
 

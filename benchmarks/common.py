@@ -22,15 +22,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from voipbin_iac import manifest as manifests
-from voipbin_iac.client import Connection, VoipbinClient
-from voipbin_iac.commands import EMULATOR_KEY, EMULATOR_URL
+from voipbin_iac.api.client import Connection, VoipbinClient
+from voipbin_iac.cli.commands import EMULATOR_KEY, EMULATOR_URL
+from voipbin_iac.core.fields import live_from_api
+from voipbin_iac.core.model import LiveAgent, Manifest
+from voipbin_iac.core.secret import Secret
 from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorTransport, Store
 from voipbin_iac.emulator.ais import render_ai
 from voipbin_iac.emulator.records import AiFields, AiRecord
-from voipbin_iac.fields import live_from_api
-from voipbin_iac.model import LiveAgent, Manifest
-from voipbin_iac.redact import Secret
+from voipbin_iac.state import manifest as manifests
 
 T = TypeVar("T")
 

@@ -18,11 +18,11 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from voipbin_iac import config
-from voipbin_iac.catalog import WRITE_FIELDS
-from voipbin_iac.fields import shown
-from voipbin_iac.model import DesiredAgent, DesiredState, LiveAgent, Manifest
-from voipbin_iac.plan import build_plan
+from voipbin_iac.core.catalog import WRITE_FIELDS
+from voipbin_iac.core.fields import shown
+from voipbin_iac.core.model import DesiredAgent, DesiredState, LiveAgent, Manifest
+from voipbin_iac.core.plan import build_plan
+from voipbin_iac.desired import config
 
 from .common import (
     Figure,

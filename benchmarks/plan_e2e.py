@@ -30,11 +30,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from voipbin_iac import cli, config, render, workflow
-from voipbin_iac.client import VoipbinClient
-from voipbin_iac.model import DesiredState, Manifest, Plan
-from voipbin_iac.plan import PlanOptions
-from voipbin_iac.ratelimit import PLATFORM_BURST, PLATFORM_RATE
+from voipbin_iac.api.client import VoipbinClient
+from voipbin_iac.api.ratelimit import PLATFORM_BURST, PLATFORM_RATE
+from voipbin_iac.cli import main as cli
+from voipbin_iac.core import render
+from voipbin_iac.core.model import DesiredState, Manifest, Plan
+from voipbin_iac.core.plan import PlanOptions
+from voipbin_iac.desired import config
+from voipbin_iac.run import workflow
 
 from .common import Figure, Fleet, RunContext, env, in_process, list_requests, timed
 from .requests_per_plan import naive_plan

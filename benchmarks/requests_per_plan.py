@@ -10,13 +10,14 @@ decides the wall time, so the table also shows what each plan would take there.
 
 from __future__ import annotations
 
-from voipbin_iac import config, workflow
-from voipbin_iac import manifest as manifests
-from voipbin_iac.client import VoipbinClient
+from voipbin_iac.api.client import VoipbinClient
+from voipbin_iac.api.ratelimit import PLATFORM_BURST, PLATFORM_RATE
+from voipbin_iac.core.model import DesiredState, LiveAgent, Manifest, Plan
+from voipbin_iac.core.plan import PlanOptions, build_plan
+from voipbin_iac.desired import config
 from voipbin_iac.emulator import EmulatorApp
-from voipbin_iac.model import DesiredState, LiveAgent, Manifest, Plan
-from voipbin_iac.plan import PlanOptions, build_plan
-from voipbin_iac.ratelimit import PLATFORM_BURST, PLATFORM_RATE
+from voipbin_iac.run import workflow
+from voipbin_iac.state import manifest as manifests
 
 from .common import Figure, RunContext, env, in_process, list_requests, timed
 

@@ -25,9 +25,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from voipbin_iac import config
-from voipbin_iac.model import DesiredState, LiveAgent, Manifest
-from voipbin_iac.plan import build_plan
+from voipbin_iac.core.model import DesiredState, LiveAgent, Manifest
+from voipbin_iac.core.plan import build_plan
+from voipbin_iac.desired import config
 
 from .common import (
     Figure,

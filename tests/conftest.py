@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from voipbin_iac import cli
-from voipbin_iac.clock import FakeClock
+from voipbin_iac.cli import app as cli
+from voipbin_iac.core.clock import FakeClock
 from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,8 +221,8 @@ class Process:
         return len(self.app.request_log.requests(method="POST"))
 
     def live_ids(self) -> list[str]:
-        from voipbin_iac.client import Connection, VoipbinClient
-        from voipbin_iac.redact import Secret
+        from voipbin_iac.api.client import Connection, VoipbinClient
+        from voipbin_iac.core.secret import Secret
 
         with VoipbinClient(Connection(self.server.base_url, Secret(KEY)),
                            rate_limit=None) as client:

@@ -187,7 +187,7 @@ def test_cli_as_subprocess_against_loopback(stack: Stack, example: Path) -> None
 
 
 def test_a_file_over_the_size_limit_is_refused_without_reading_it(stack: Stack) -> None:
-    from voipbin_iac.yamlsrc import MAX_BYTES
+    from voipbin_iac.desired.yamlsrc import MAX_BYTES
 
     path = stack.workdir / "huge.yaml"
     with path.open("wb") as handle:

@@ -10,8 +10,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from voipbin_iac.client import Connection, RetryPolicy, VoipbinClient, connection_from_env
-from voipbin_iac.clock import FakeClock
+from voipbin_iac.api.client import Connection, RetryPolicy, VoipbinClient, connection_from_env
+from voipbin_iac.core.clock import FakeClock
+from voipbin_iac.core.secret import Secret
 from voipbin_iac.errors import (
     ApiError,
     AuthenticationError,
@@ -24,7 +25,6 @@ from voipbin_iac.errors import (
     TransportError,
     UsageError,
 )
-from voipbin_iac.redact import Secret
 
 from .conftest import KEY, MODEL, Stack, agents_yaml
 

@@ -15,11 +15,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from voipbin_iac import catalog, cli, config, envsubst, schemacheck, yamlsrc
-from voipbin_iac.catalog import WRITE_FIELDS, ZERO_UUID
+from voipbin_iac.cli import app as cli
+from voipbin_iac.core import catalog
+from voipbin_iac.core.catalog import WRITE_FIELDS, ZERO_UUID
+from voipbin_iac.core.model import DesiredState, Safety
+from voipbin_iac.core.secret import Secret
+from voipbin_iac.desired import config, envsubst, schemacheck, yamlsrc
 from voipbin_iac.errors import ConfigError, Location
-from voipbin_iac.model import DesiredState, Safety
-from voipbin_iac.redact import Secret
 
 ROOT = Path(__file__).resolve().parent.parent
 VALID = ROOT / "tests" / "data" / "valid"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from voipbin_iac import cli, schemadoc
+from voipbin_iac.cli import app as cli
+from voipbin_iac.desired import schemadoc
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

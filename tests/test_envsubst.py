@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from voipbin_iac import envsubst
+from voipbin_iac.desired import envsubst
+from voipbin_iac.desired.yamlsrc import parse
 from voipbin_iac.errors import Location
-from voipbin_iac.yamlsrc import parse
 
 ENV = {"HOME_DIR": "/home/bot", "EMPTY": "", "KEY": "sk-envsubst-secret-31337", "N": "5"}
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from voipbin_iac import cli, lock
+from voipbin_iac.cli import app as cli
 from voipbin_iac.emulator import EmulatorConfig
+from voipbin_iac.state import lock
 
 from .conftest import ENGINE_KEY, MODEL, Stack, agents_yaml
 

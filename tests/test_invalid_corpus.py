@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from voipbin_iac import cli
+from voipbin_iac.cli import app as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "invalid"

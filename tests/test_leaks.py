@@ -69,7 +69,7 @@ def test_every_command_keeps_secrets(make_stack, transport: str) -> None:
     results.append(stack.cli("import", "x", other["id"], "-f", str(path), "-vv"))
     path.write_text(agents_yaml({"support": {"name": "Support", "init_prompt": "changed"}}))
     results.append(stack.cli("apply", str(path), "-vv", "--yes", "--prune"))
-    from voipbin_iac.redact import fingerprint
+    from voipbin_iac.core.secret import fingerprint
 
     assert manifest["support"]["engine_key_fingerprint"] == fingerprint(SECRET_ENGINE_KEY)
     check_clean(results, stack.workdir)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from voipbin_iac import journal, lock
-from voipbin_iac import manifest as manifests
+from voipbin_iac.core.fields import live_from_api
+from voipbin_iac.core.model import Manifest, ManifestEntry
 from voipbin_iac.errors import LockError, ManifestError
-from voipbin_iac.fields import live_from_api
-from voipbin_iac.model import Manifest, ManifestEntry
+from voipbin_iac.state import applylog as journal
+from voipbin_iac.state import lock
+from voipbin_iac.state import manifest as manifests
 
 ID1 = "11111111-0000-4000-8000-000000000001"
 ID2 = "11111111-0000-4000-8000-000000000002"
@@ -75,7 +76,7 @@ def test_entry_prefers_the_live_engine_key_fingerprint() -> None:
     live = live_from_api({"id": ID1, "name": "x", "engine_key": "sk-live",
                           "direct_hash": "direct.aaaaaaaaaaaa"})
     entry = manifests.entry_for(live, None, None)
-    from voipbin_iac.redact import fingerprint
+    from voipbin_iac.core.secret import fingerprint
 
     assert entry.engine_key_fingerprint == fingerprint("sk-live")
     hidden = live_from_api({"id": ID1, "name": "x"})

@@ -11,9 +11,9 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from voipbin_iac import cli
-from voipbin_iac.clock import FakeClock
-from voipbin_iac.progress import ProgressLine
+from voipbin_iac.cli import app as cli
+from voipbin_iac.cli.progress import ProgressLine
+from voipbin_iac.core.clock import FakeClock
 
 from .conftest import ROOT, Stack, agents_yaml
 

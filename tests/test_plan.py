@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 import yaml
 
-from voipbin_iac import render
-from voipbin_iac.config import load
+from voipbin_iac.core import render
+from voipbin_iac.core.fields import live_from_api
+from voipbin_iac.core.model import Manifest, ManifestEntry, Plan
+from voipbin_iac.core.plan import PlanOptions, build_plan
+from voipbin_iac.core.secret import fingerprint
+from voipbin_iac.core.serialize import plan_from_data, plan_to_data
+from voipbin_iac.desired.config import load
 from voipbin_iac.errors import PlanError
-from voipbin_iac.fields import live_from_api
-from voipbin_iac.model import Manifest, ManifestEntry, Plan
-from voipbin_iac.plan import PlanOptions, build_plan
-from voipbin_iac.redact import fingerprint
-from voipbin_iac.serialize import plan_from_data, plan_to_data
 
 from .conftest import MODEL
 
@@ -129,7 +129,7 @@ def test_colour_codes_only_when_asked(tmp_path: Path) -> None:
 
 
 def test_result_text_says_when_verification_could_not_run() -> None:
-    from voipbin_iac.model import ApplyResult
+    from voipbin_iac.core.model import ApplyResult
 
     unknown = render.result_text(ApplyResult((), verified=False, remaining=None))
     assert "could not be re-read" in unknown and "0 changes remain" not in unknown

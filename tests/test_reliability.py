@@ -12,14 +12,14 @@ import httpx
 import pytest
 import yaml
 
-from voipbin_iac import journal
-from voipbin_iac.apply import Executor
-from voipbin_iac.client import Connection, VoipbinClient
-from voipbin_iac.config import load
+from voipbin_iac.api.client import Connection, VoipbinClient
+from voipbin_iac.core.model import Manifest
+from voipbin_iac.core.plan import build_plan
+from voipbin_iac.core.secret import Secret
+from voipbin_iac.desired.config import load
 from voipbin_iac.emulator import EmulatorConfig
-from voipbin_iac.model import Manifest
-from voipbin_iac.plan import build_plan
-from voipbin_iac.redact import Secret
+from voipbin_iac.run.executor import Executor
+from voipbin_iac.state import applylog as journal
 
 from .conftest import ENGINE_KEY, KEY, MODEL, Stack, agents_yaml
 
@@ -280,12 +280,12 @@ def test_one_failure_does_not_stop_independent_changes(make_stack) -> None:
     client = VoipbinClient(Connection(stack.server.base_url, Secret(KEY)), clock=stack.clock,
                            rate_limit=None)
     live = {a.id: a for a in client.list_ais()}
-    from voipbin_iac.manifest import read
+    from voipbin_iac.state.manifest import read
 
     manifest = read(path.with_name("agents.manifest.yaml"))
     plan = build_plan(desired, list(live.values()), manifest)
     # Re-plan saw b as gone (create); force the stale update through the executor directly.
-    from voipbin_iac.savedplan import load as load_plan
+    from voipbin_iac.state.savedplan import load as load_plan
 
     saved = load_plan(Path(plan_file)).plan
     outcomes = Executor(client, desired, manifest, clock=stack.clock).run(saved, live)
@@ -364,9 +364,9 @@ class HidingTransport(httpx.HTTPTransport):
 
 
 def test_an_owned_ai_missing_from_the_listing_is_fetched_not_recreated(stack: Stack) -> None:
-    from voipbin_iac import workflow
-    from voipbin_iac.manifest import read
-    from voipbin_iac.plan import PlanOptions
+    from voipbin_iac.core.plan import PlanOptions
+    from voipbin_iac.run import workflow
+    from voipbin_iac.state.manifest import read
 
     path = stack.write("agents.yaml", agents_yaml({"a": {}, "b": {}}))
     assert stack.cli("apply", str(path), "--yes").code == 0

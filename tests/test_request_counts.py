@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from voipbin_iac.client import route_of
+from voipbin_iac.api.client import route_of
 
 from .conftest import Stack, agents_yaml
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from voipbin_iac import yamlsrc
+from voipbin_iac.desired import yamlsrc
+from voipbin_iac.desired.yamlsrc import Document, dotted, load_file, parse, read_text
 from voipbin_iac.errors import ConfigError, Location, Problem
-from voipbin_iac.yamlsrc import Document, dotted, load_file, parse, read_text
 
 
 def _error(text: str) -> Problem:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from voipbin_iac.clock import FakeClock
+from voipbin_iac.core.clock import FakeClock
 from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
 
 KEY = "vb_test_alice"

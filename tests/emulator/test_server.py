@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from voipbin_iac.clock import FakeClock
+from voipbin_iac.core.clock import FakeClock
 from voipbin_iac.emulator import (
     EmulatorApp,
     EmulatorConfig,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from voipbin_iac.clock import FakeClock
+from voipbin_iac.core.clock import FakeClock
 from voipbin_iac.emulator import EmulatorStateError, Store
 from voipbin_iac.emulator.records import AiFields
 

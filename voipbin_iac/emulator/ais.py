@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from ..catalog import AI_TYPES, ENGINE_VENDORS, STT_TYPES, TOOL_NAMES, TTS_TYPES, ZERO_UUID
+from ..core.catalog import AI_TYPES, ENGINE_VENDORS, STT_TYPES, TOOL_NAMES, TTS_TYPES, ZERO_UUID
 from .paging import page_body, parse_page
 from .protocol import (
     ApiFailure,

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..clock import Clock, SystemClock
-from ..ratelimit import TokenBucket
+from ..api.ratelimit import TokenBucket
+from ..core.clock import Clock, SystemClock
 from . import ais, calls
 from .config import EmulatorConfig
 from .faults import DropConnection, FaultInjector, fault_failure

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..catalog import SIP_DOMAIN, ZERO_UUID
+from ..core.catalog import SIP_DOMAIN, ZERO_UUID
 from .paging import page_body, parse_page
 from .protocol import (
     ApiFailure,

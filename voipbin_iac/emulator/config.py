@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ratelimit import PLATFORM_RATE
+from ..api.ratelimit import PLATFORM_RATE
 from .faults import FAULT_KINDS
 
 

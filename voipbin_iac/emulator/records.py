@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog import ZERO_UUID
+from ..core.catalog import ZERO_UUID
 
 
 @dataclass(frozen=True)

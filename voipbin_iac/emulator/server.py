@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
-from ..clock import Clock
+from ..core.clock import Clock
 from .app import EmulatorApp
 from .config import EmulatorConfig
 from .faults import DropConnection

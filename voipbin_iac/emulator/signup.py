@@ -11,7 +11,7 @@ import re
 import secrets
 from typing import Any
 
-from ..catalog import ZERO_UUID
+from ..core.catalog import ZERO_UUID
 from .protocol import Request, Response, decode_json, json_response
 from .records import AccessKeyRecord, CustomerRecord, SignupProfile
 from .store import Store

@@ -17,8 +17,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from ..catalog import DIRECT_PREFIX
-from ..clock import Clock, SystemClock
+from ..core.catalog import DIRECT_PREFIX
+from ..core.clock import Clock, SystemClock
 from .records import (
     AccessKeyRecord,
     Address,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from ..clock import Clock
+from ..core.clock import Clock
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TOKEN_RE = re.compile(

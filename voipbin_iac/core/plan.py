@@ -17,8 +17,8 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
+from ..errors import PlanError
 from .catalog import FIELD_IMPACT, WRITE_FIELDS
-from .errors import PlanError
 from .fields import blank, content_fingerprint, echoes_engine_key, shown
 from .model import (
     Change,

@@ -21,9 +21,12 @@ from typing import Any
 
 import httpx
 
-from . import __version__, fields
-from .clock import Clock, SystemClock
-from .errors import (
+from .. import __version__
+from ..core import fields
+from ..core.clock import Clock, SystemClock
+from ..core.model import LiveAgent
+from ..core.secret import Secret
+from ..errors import (
     ApiError,
     AuthenticationError,
     NotFoundError,
@@ -35,9 +38,8 @@ from .errors import (
     TransportError,
     UsageError,
 )
-from .model import LiveAgent
 from .ratelimit import PLATFORM_RATE, TokenBucket, client_burst
-from .redact import Redactor, Secret
+from .redact import Redactor
 
 DEFAULT_BASE_URL = "https://api.voipbin.net/v1.0"
 PAGE_SIZE = 100

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .client import VoipbinClient
-from .errors import StalePlanError
-from .fields import shown
+from .. import __version__
+from ..api.client import VoipbinClient
+from ..core.fields import shown
+from ..core.model import DesiredState, LiveAgent, Manifest, Plan
+from ..core.plan import PlanOptions
+from ..core.serialize import plan_from_data, plan_to_data
+from ..errors import StalePlanError
 from .files import write_atomic
 from .manifest import dumps as manifest_text
-from .model import DesiredState, LiveAgent, Manifest, Plan
-from .plan import PlanOptions
-from .serialize import plan_from_data, plan_to_data
 
 KIND = "voipbin-iac saved plan"
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, Location, Problem
+from ..errors import ConfigError, Location, Problem
 
 Path_ = tuple[str | int, ...]
 

@@ -17,13 +17,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .client import VoipbinClient
-from .clock import Clock
-from .errors import IacError, OutcomeUnknownError, PlanError
-from .fields import request_body
-from .journal import Journal
-from .model import Change, DesiredAgent, DesiredState, LiveAgent, Manifest, Outcome, Plan
-from .writes import CLOCK_SKEW, match_created, request_fields
+from ..api.client import VoipbinClient
+from ..core.clock import Clock
+from ..core.fields import request_body
+from ..core.model import Change, DesiredAgent, DesiredState, LiveAgent, Manifest, Outcome, Plan
+from ..core.writes import CLOCK_SKEW, match_created, request_fields
+from ..errors import IacError, OutcomeUnknownError, PlanError
+from ..state.applylog import Journal
 
 Progress = Callable[[int, int], None]
 
@@ -51,7 +51,7 @@ class Executor:
         self.stop = stop or threading.Event()
         self.progress = progress
         self.options = options or ExecOptions()
-        self.log = logger or logging.getLogger("voipbin_iac.apply")
+        self.log = logger or logging.getLogger("voipbin_iac.run")
         self._done = 0
         self._total = 0
         self._count_lock = threading.Lock()

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from ..core.model import Manifest, ManifestEntry
 from .files import reported
-from .model import Manifest, ManifestEntry
 
 
 def path_for(manifest: Path) -> Path:

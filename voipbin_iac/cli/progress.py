@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import TextIO
 
-from .clock import Clock
+from ..core.clock import Clock
 
 MIN_CHANGES = 5
 

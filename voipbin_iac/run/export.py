@@ -15,10 +15,10 @@ from typing import Any
 
 import yaml
 
-from .catalog import WRITE_FIELDS
-from .fields import blank, echoes_engine_key, shown
-from .manifest import entry_for
-from .model import LiveAgent, Manifest
+from ..core.catalog import WRITE_FIELDS
+from ..core.fields import blank, echoes_engine_key, shown
+from ..core.model import LiveAgent, Manifest
+from ..state.manifest import entry_for
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.catalog import ENGINE_MODELS, WRITE_FIELDS
+from ..core.fields import blank, canonical
+from ..core.model import DesiredAgent, DesiredState, Safety
+from ..core.secret import Secret
+from ..errors import ConfigError, Location, Problem
 from . import envsubst, schemacheck, yamlsrc
-from .catalog import ENGINE_MODELS, WRITE_FIELDS
-from .errors import ConfigError, Location, Problem
-from .fields import blank, canonical
-from .model import DesiredAgent, DesiredState, Safety
-from .redact import Secret
 
 _TOP_MAPPINGS = ("defaults", "agents", "moved", "safety")
 _PROMPTS = frozenset({"init_prompt", "init_prompt_file"})  # one field, two spellings

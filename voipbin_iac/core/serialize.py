@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import StalePlanError
+from ..errors import StalePlanError
 from .model import ApplyResult, Change, FieldChange, Plan, SafetyCheck
 
 FORMAT_VERSION = 1

@@ -16,8 +16,8 @@ from typing import Any
 
 import jsonschema
 
-from .catalog import SENSITIVE_FIELDS
-from .errors import Problem
+from ..core.catalog import SENSITIVE_FIELDS
+from ..errors import Problem
 from .yamlsrc import Document, Path_, dotted
 
 _SENSITIVE = SENSITIVE_FIELDS

@@ -13,16 +13,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import journal, lock, savedplan
-from . import manifest as manifests
-from .apply import ExecOptions, Executor, Progress
-from .client import Connection, VoipbinClient
-from .clock import Clock
-from .errors import IacError, NotFoundError, RefusedError, SafetyError
-from .model import ApplyResult, DesiredState, LiveAgent, Manifest, ManifestEntry, Outcome, Plan
-from .plan import PlanOptions, build_plan
-from .redact import fingerprint
-from .writes import CLOCK_SKEW, match_created
+from ..api.client import Connection, VoipbinClient
+from ..core.clock import Clock
+from ..core.model import (
+    ApplyResult,
+    DesiredState,
+    LiveAgent,
+    Manifest,
+    ManifestEntry,
+    Outcome,
+    Plan,
+)
+from ..core.plan import PlanOptions, build_plan
+from ..core.secret import fingerprint
+from ..core.writes import CLOCK_SKEW, match_created
+from ..errors import IacError, NotFoundError, RefusedError, SafetyError
+from ..state import applylog as journal
+from ..state import lock, savedplan
+from ..state import manifest as manifests
+from .executor import ExecOptions, Executor, Progress
 
 
 def account_of(connection: Connection) -> str:
@@ -104,7 +113,7 @@ def apply(client: VoipbinClient, desired: DesiredState, request: ApplyRequest, *
           progress: Progress | None = None,
           log: logging.Logger | None = None) -> tuple[Plan, ApplyResult]:
     """Plan (or take the saved plan), confirm, execute, verify, write the manifest."""
-    log = log or logging.getLogger("voipbin_iac.apply")
+    log = log or logging.getLogger("voipbin_iac.run")
     path = request.manifest_path
     with lock.ApplyLock(lock.path_for(path)) as held:
         if held.stale:

@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from . import __version__, commands
-from .clock import Clock, SystemClock
-from .errors import IacError, UsageError
-from .manifest import FORMATS
-from .redact import RedactingFilter, Redactor
+from .. import __version__
+from ..api.redact import RedactingFilter, Redactor
+from ..core.clock import Clock, SystemClock
+from ..errors import IacError, UsageError
+from ..state.manifest import FORMATS
+from . import commands
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 

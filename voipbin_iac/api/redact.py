@@ -1,51 +1,19 @@
-"""Secrets: a wrapper that never prints its value, fingerprints, and a redactor for text.
+"""Redaction of text headed for a terminal, a log or a file: the last line of defence.
 
-`engine_key` values and the accesskey are the secrets. In memory they travel as `Secret`, whose
-`str()`/`repr()` show only a fingerprint; comparisons use the fingerprint; the request body is
-the only place `reveal()` is called. As a last line of defence, a `Redactor` that knows every
-secret in play scrubs log records, error messages and anything else headed for a terminal or file.
+A `Redactor` that knows every secret in play (the accesskey, engine keys, values taken from the
+environment) scrubs log records, error messages and anything else printed or written.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import traceback
-from dataclasses import dataclass, field
+
+from ..core.secret import Secret
 
 MASK = "***"
 _MIN_SECRET = 4  # shorter "secrets" would redact ordinary words
-
-
-def fingerprint(value: str) -> str:
-    """A short, stable, non-reversible digest of a secret ("" for no secret)."""
-    if not value:
-        return ""
-    return hashlib.sha256(b"voipbin-iac:" + value.encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A secret value that shows only its fingerprint when printed."""
-
-    _value: str = field(repr=False)
-
-    def reveal(self) -> str:
-        return self._value
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self._value)
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __str__(self) -> str:
-        return f"(sensitive {self.fingerprint})" if self._value else "(sensitive, empty)"
-
-    def __repr__(self) -> str:
-        return f"Secret({self.fingerprint or 'empty'})"
 
 
 class Redactor:

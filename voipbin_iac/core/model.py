@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import Location
 from .catalog import IMPACT_ORDER, sip_uri
-from .errors import Location
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from . import config, export, ops, render, savedplan, schemacheck, schemadoc, workflow
-from . import manifest as manifests
-from .apply import ExecOptions
-from .client import Connection, VoipbinClient, connection_from_env
-from .completion import script as completion_script
-from .emulator import (
+from ..api.client import Connection, VoipbinClient, connection_from_env
+from ..core import render
+from ..core.model import DesiredState, Plan
+from ..core.plan import PlanOptions
+from ..core.secret import Secret
+from ..desired import config, schemacheck, schemadoc
+from ..emulator import (
     EmulatorApp,
     EmulatorConfig,
     EmulatorError,
@@ -33,15 +34,17 @@ from .emulator import (
     Store,
     run_emulator,
 )
-from .errors import ConfigError, IacError, Problem, RefusedError, UsageError
-from .files import write_atomic
-from .model import DesiredState, Plan
-from .plan import PlanOptions
+from ..errors import ConfigError, IacError, Problem, RefusedError, UsageError
+from ..run import export, ops, workflow
+from ..run.executor import ExecOptions
+from ..state import manifest as manifests
+from ..state import savedplan
+from ..state.files import write_atomic
+from .completion import script as completion_script
 from .progress import ProgressLine
-from .redact import Secret
 
 if TYPE_CHECKING:
-    from .cli import Console
+    from .app import Console
 
 EMULATOR_KEY = "vb_emulator_demo"
 EMULATOR_URL = "http://emulator.invalid/v1.0"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from .errors import LockError
+from ..errors import LockError
 from .files import reported
 
 

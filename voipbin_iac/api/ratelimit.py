@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from .clock import Clock
+from ..core.clock import Clock
 
 PLATFORM_RATE = 16.7
 PLATFORM_BURST = 33

@@ -16,7 +16,7 @@ from typing import Any
 
 from .catalog import WRITE_FIELDS, ZERO_UUID
 from .model import LiveAgent
-from .redact import Secret
+from .secret import Secret
 
 _STRINGS = frozenset(
     f for f, blank in WRITE_FIELDS.items() if isinstance(blank, str) and f != "engine_key"

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import lock
-from . import manifest as manifests
-from .client import VoipbinClient
-from .errors import IacError, NotFoundError, ResponseError, UsageError
-from .model import DesiredAgent, Manifest, ManifestEntry
+from ..api.client import VoipbinClient
+from ..core.model import DesiredAgent, Manifest, ManifestEntry
+from ..errors import IacError, NotFoundError, ResponseError, UsageError
+from ..state import lock
+from ..state import manifest as manifests
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import PlanError
+from ..errors import PlanError
 from .fields import content_fingerprint, epoch
 from .model import DesiredAgent, LiveAgent
 

@@ -1,0 +1,2 @@
+"""Reading desired-state files: YAML with locations, env substitution, schema and platform
+checks."""
