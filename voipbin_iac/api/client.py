@@ -168,35 +168,41 @@ class VoipbinClient:
 
     # -- the AI resource -------------------------------------------------------------------
 
-    def list_ais(self) -> list[LiveAgent]:
-        """Every live (not deleted) AI of the account, following the cursor to the empty page."""
-        agents: list[LiveAgent] = []
-        seen: set[str] = set()
+    def list_all(self, path: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """Every object of a list endpoint (`/ais`, `/teams`, `/tags`, ...), following the cursor
+        (`page_size=100`) to the empty page that ends it. Objects come back as decoded JSON."""
+        items: list[Any] = []
         token = ""
         while True:
-            params: dict[str, Any] = {"page_size": PAGE_SIZE}
+            query: dict[str, Any] = {**(params or {}), "page_size": PAGE_SIZE}
             if token:
-                params["page_token"] = token
-            data = self._call("GET", "/ais", params=params)
-            page, token_next = self._page(data, "GET", "/ais")
+                query["page_token"] = token
+            page, token_next = self._page(self.request("GET", path, params=query), "GET", path)
             if not page:
-                return agents
-            for obj in page:
-                agent = self._agent(obj, "GET", "/ais")
-                if agent.id not in seen and agent.tm_delete is None:
-                    seen.add(agent.id)
-                    agents.append(agent)
+                return items
+            items.extend(page)
             if not token_next or token_next == token:
-                return agents
+                return items
             token = token_next
+
+    def list_ais(self) -> list[LiveAgent]:
+        """Every live (not deleted) AI of the account."""
+        agents: list[LiveAgent] = []
+        seen: set[str] = set()
+        for obj in self.list_all("/ais"):
+            agent = self._agent(obj, "GET", "/ais")
+            if agent.id not in seen and agent.tm_delete is None:
+                seen.add(agent.id)
+                agents.append(agent)
+        return agents
 
     def get_ai(self, ai_id: str) -> LiveAgent:
         path = f"/ais/{ai_id}"
-        return self._agent(self._call("GET", path), "GET", path)
+        return self._agent(self.request("GET", path), "GET", path)
 
     def create_ai(self, body: Mapping[str, Any]) -> LiveAgent:
         try:
-            return self._agent(self._call("POST", "/ais", json=body), "POST", "/ais")
+            return self._agent(self.request("POST", "/ais", json=body), "POST", "/ais")
         except ResponseError as exc:  # a success we cannot read: the AI may well exist
             raise OutcomeUnknownError(method="POST", path="/ais", cause=exc.message,
                                       hint="the create may have happened; the apply re-lists "
@@ -204,33 +210,33 @@ class VoipbinClient:
 
     def update_ai(self, ai_id: str, body: Mapping[str, Any]) -> LiveAgent:
         path = f"/ais/{ai_id}"
-        return self._agent(self._call("PUT", path, json=body), "PUT", path)
+        return self._agent(self.request("PUT", path, json=body), "PUT", path)
 
     def delete_ai(self, ai_id: str) -> LiveAgent:
         path = f"/ais/{ai_id}"
-        return self._agent(self._call("DELETE", path), "DELETE", path)
+        return self._agent(self.request("DELETE", path), "DELETE", path)
 
     def regenerate_direct_hash(self, ai_id: str) -> LiveAgent:
         path = f"/ais/{ai_id}/direct-hash-regenerate"
-        return self._agent(self._call("POST", path, retry_unknown=True), "POST", path)
+        return self._agent(self.request("POST", path, retry_unknown=True), "POST", path)
 
     # -- calls and signup ------------------------------------------------------------------
 
     def create_call(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        data = self._call("POST", "/calls", json=body)
+        data = self.request("POST", "/calls", json=body)
         if not isinstance(data, dict) or not isinstance(data.get("calls"), list):
             raise ResponseError("POST /calls answered without a `calls` list")
         return data
 
     def get_call(self, call_id: str) -> dict[str, Any]:
-        data = self._call("GET", f"/calls/{call_id}")
+        data = self.request("GET", f"/calls/{call_id}")
         if not isinstance(data, dict):
             raise ResponseError(f"GET /calls/{call_id} answered something that is not a call")
         return data
 
     def signup(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """`POST /auth/signup` (outside /v1.0, no credentials, bare status codes)."""
-        data = self._call("POST", "/auth/signup", json=body, root=True, auth=False)
+        data = self.request("POST", "/auth/signup", json=body, root=True, auth=False)
         if not isinstance(data, dict):
             raise ResponseError("POST /auth/signup answered something that is not an object")
         return data
@@ -258,7 +264,7 @@ class VoipbinClient:
         with self._count_lock:
             self.requests[f"{method} {route_of(path)}"] += 1
 
-    def _call(
+    def request(
         self,
         method: str,
         path: str,
@@ -269,7 +275,11 @@ class VoipbinClient:
         auth: bool = True,
         retry_unknown: bool | None = None,
     ) -> Any:
-        """One API call with pacing and retries; returns the decoded JSON body."""
+        """One API call with pacing and retries; returns the decoded JSON body.
+
+        GET, PUT and DELETE are retried when safe; a POST only with `retry_unknown` (an
+        idempotent POST such as regenerate). Errors arrive as the `errors` tree, redacted.
+        """
         repeatable = method in ("GET", "PUT", "DELETE") if retry_unknown is None else retry_unknown
         base = self.connection.root_url if root else self.connection.base_url
         headers: dict[str, str] = {}

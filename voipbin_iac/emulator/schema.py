@@ -58,6 +58,10 @@ _V1: Sequence[str] = (
     "CREATE INDEX calls_by_customer ON calls (customer_id, tm_create)",
 )
 
+# Tables of resources added after schema 1, one tuple per resource module: created with
+# `IF NOT EXISTS` every time a state is opened, so an additive table needs no migration.
+ADDITIVE: Sequence[str] = ()
+
 # MIGRATIONS[n] upgrades a version-n file to version n+1.
 MIGRATIONS: dict[int, Sequence[str]] = {}
 
@@ -93,7 +97,13 @@ def _prepare(conn: sqlite3.Connection, target: str, memory: bool) -> None:
     conn.execute("PRAGMA foreign_keys=ON")
     if not tables:
         _create(conn)
-        return
+    else:
+        _check_and_migrate(conn, target, tables)
+    for statement in ADDITIVE:
+        conn.execute(statement)
+
+
+def _check_and_migrate(conn: sqlite3.Connection, target: str, tables: set[str]) -> None:
     if "meta" not in tables:
         raise EmulatorStateError(
             f"{target} is an SQLite database but not a voipbin-iac emulator state file"

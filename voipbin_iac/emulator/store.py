@@ -119,7 +119,17 @@ class Store:
         self.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for reads, with the store's lock held."""
+        with self._lock:
+            yield self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside one write transaction (BEGIN IMMEDIATE ... COMMIT), lock held.
+
+        Resource modules (teams, AI conversations, lease records) keep their own SQL and use
+        this, `reading`, `stamp` and `new_direct_hash`."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -129,7 +139,7 @@ class Store:
                 raise
             self._conn.execute("COMMIT")
 
-    def _stamp(self, now: int) -> int:
+    def stamp(self, now: int) -> int:
         """A write time strictly after every earlier one (call with the lock held)."""
         self._last_stamp = max(now, self._last_stamp + 1)
         return self._last_stamp
@@ -143,7 +153,7 @@ class Store:
         """
         if not token or not token.isprintable() or any(c in token for c in " ;,\"\\"):
             raise ValueError("an accesskey must be non-empty printable text without ; , space")
-        with self._write() as conn:
+        with self.transaction() as conn:
             row = conn.execute("SELECT customer_id FROM accesskeys WHERE token=?",
                                (token,)).fetchone()
             if row:
@@ -188,11 +198,11 @@ class Store:
     def signup(self, profile: SignupProfile, token: str,
                now: int) -> tuple[CustomerRecord, AccessKeyRecord] | None:
         """A new customer with one accesskey; None when the email is already registered."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             if conn.execute("SELECT 1 FROM customers WHERE email=?",
                             (profile.email,)).fetchone():
                 return None
-            stamp = self._stamp(now)
+            stamp = self.stamp(now)
             customer_id = self._insert_customer(conn, profile, "initial", stamp)
             key = self._insert_key(conn, customer_id, token, stamp)
         return CustomerRecord(customer_id, profile, "initial", stamp), key
@@ -214,13 +224,13 @@ class Store:
                 return str(row[0])
             token = generate()
             self.ensure_accesskey(token)
-            with self._write() as conn:
+            with self.transaction() as conn:
                 conn.execute("INSERT INTO meta VALUES ('default_accesskey', ?)", (token,))
             return token
 
     # AIs ---------------------------------------------------------------------------------------
 
-    def _new_hash(self, conn: sqlite3.Connection) -> str:
+    def new_direct_hash(self, conn: sqlite3.Connection) -> str:
         for _ in range(HASH_ATTEMPTS):
             candidate = DIRECT_PREFIX + self._random_hex(6)
             if not conn.execute("SELECT 1 FROM directs WHERE hash=?", (candidate,)).fetchone():
@@ -229,10 +239,10 @@ class Store:
 
     def create_ai(self, customer_id: str, fields: AiFields, now: int) -> AiRecord:
         """Insert an AI and its direct record (a fresh random `direct_hash`)."""
-        with self._write() as conn:
-            stamp = self._stamp(now)
+        with self.transaction() as conn:
+            stamp = self.stamp(now)
             ai_id = str(uuid.uuid4())
-            direct_hash = self._new_hash(conn)
+            direct_hash = self.new_direct_hash(conn)
             conn.execute("INSERT INTO directs VALUES (?,?,?,?,?,?,NULL)",
                          (str(uuid.uuid4()), customer_id, "ai", ai_id, direct_hash, stamp))
             conn.execute(
@@ -265,8 +275,8 @@ class Store:
 
     def replace_ai(self, ai_id: str, fields: AiFields, now: int) -> AiRecord | None:
         """Overwrite every write field of a live AI; None if it is gone or deleted."""
-        with self._write() as conn:
-            stamp = self._stamp(now)
+        with self.transaction() as conn:
+            stamp = self.stamp(now)
             names = _AI_COLUMNS.split(", ")[2:16]
             cursor = conn.execute(
                 f"UPDATE ais SET {', '.join(n + '=?' for n in names)}, tm_update=? "
@@ -278,8 +288,8 @@ class Store:
 
     def delete_ai(self, ai_id: str, now: int) -> AiRecord | None:
         """Soft delete (re-stamped when repeated) and free the AI's direct hash."""
-        with self._write() as conn:
-            stamp = self._stamp(now)
+        with self.transaction() as conn:
+            stamp = self.stamp(now)
             cursor = conn.execute("UPDATE ais SET tm_delete=?, tm_update=? WHERE id=?",
                                   (stamp, stamp, ai_id))
             if cursor.rowcount == 0:
@@ -290,13 +300,13 @@ class Store:
 
     def regenerate_direct_hash(self, ai_id: str, now: int) -> AiRecord | None:
         """A new hash for a live AI; the old one stops routing at once."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             row = conn.execute("SELECT customer_id FROM ais WHERE id=? AND tm_delete IS NULL",
                                (ai_id,)).fetchone()
             if row is None:
                 return None
-            stamp = self._stamp(now)
-            direct_hash = self._new_hash(conn)
+            stamp = self.stamp(now)
+            direct_hash = self.new_direct_hash(conn)
             cursor = conn.execute(
                 "UPDATE directs SET hash=?, tm_update=? WHERE resource_type='ai' "
                 "AND resource_id=?", (direct_hash, stamp, ai_id))
@@ -319,9 +329,9 @@ class Store:
 
     def create_calls(self, customer_id: str, calls: list[NewCall], now: int) -> list[CallRecord]:
         created: list[str] = []
-        with self._write() as conn:
+        with self.transaction() as conn:
             for call in calls:
-                stamp = self._stamp(now)
+                stamp = self.stamp(now)
                 call_id = str(uuid.uuid4())
                 route = call.route
                 up = route.status == "progressing"

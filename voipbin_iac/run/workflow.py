@@ -7,9 +7,11 @@ this module prints or exits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +108,9 @@ class ApplyRequest:
     saved: savedplan.SavedPlan | None = None
     force: bool = False
     execution: ExecOptions = field(default_factory=ExecOptions)
+    # The account-wide lock (the lease kept on the VoIPBin account): entered after the local
+    # lock and before the live state is read, left when the apply ends. None: no account lock.
+    account_lock: Callable[[], AbstractContextManager[object]] | None = None
 
 
 def apply(client: VoipbinClient, desired: DesiredState, request: ApplyRequest, *,
@@ -115,7 +120,8 @@ def apply(client: VoipbinClient, desired: DesiredState, request: ApplyRequest, *
     """Plan (or take the saved plan), confirm, execute, verify, write the manifest."""
     log = log or logging.getLogger("voipbin_iac.run")
     path = request.manifest_path
-    with lock.ApplyLock(lock.path_for(path)) as held:
+    with lock.ApplyLock(lock.path_for(path)) as held, \
+            (request.account_lock or contextlib.nullcontext)():
         if held.stale:
             log.warning("%s", held.stale)
         recorded = manifests.read(path)
