@@ -30,6 +30,10 @@ ENGINE_MODELS: Final = (
     "openai.gpt-5-mini", "openai.gpt-5-nano", "grok.grok-3", "grok.grok-3-mini",
 )
 
+# Vendors the platform's runner implements (part 2 §B3, §D9): an AI on any other accepted vendor
+# is stored but never replies (silently).
+RUNNABLE_VENDORS: Final = frozenset({"openai", "grok", "gemini"})
+
 AI_TYPES: Final = ("normal", "insight")
 
 TTS_TYPES: Final = (
@@ -46,6 +50,26 @@ TOOL_NAMES: Final = (
     "stop_service", "get_correlation", "get_resource", "describe_action", "case_create",
     "get_contact_interactions", "get_conversation_content", "get_related_cases", "get_case_notes",
 )
+
+# Tool names by AI type (part 2 §D1): `normal` AIs may use only the normal tools, `insight` AIs
+# only the insight tools; `all` (a selector expanded at run time) is accepted for both. Anything
+# else is 400 INVALID_TOOL_NAMES. The 15 normal names are also the reserved team transition names.
+TOOL_ALL: Final = "all"
+NORMAL_TOOL_NAMES: Final = (
+    "connect_call", "create_call", "get_variables", "get_aicall_messages", "send_email",
+    "send_message", "set_variables", "stop_flow", "stop_media", "stop_service",
+    "search_knowledge", "get_correlation", "get_resource", "describe_action", "case_create",
+)
+INSIGHT_TOOL_NAMES: Final = (
+    "get_contact_interactions", "get_conversation_content", "get_related_cases", "get_case_notes",
+)
+TOOLS_BY_TYPE: Final[dict[str, frozenset[str]]] = {
+    "normal": frozenset({TOOL_ALL, *NORMAL_TOOL_NAMES}),
+    "insight": frozenset({TOOL_ALL, *INSIGHT_TOOL_NAMES}),
+}
+
+# The `init_prompt` column is MySQL `text` (part 2 §D5): 65,535 bytes of UTF-8; longer is a 500.
+PROMPT_MAX_BYTES: Final = 65_535
 
 # Write fields of POST/PUT /v1.0/ais, in the order the API documents them, with the value the
 # platform stores when the field is omitted (PUT is a full replace: omitted means this value).

@@ -28,6 +28,10 @@ class DesiredAgent:
     ignore_changes: frozenset[str] = frozenset()
     location: Location = field(default_factory=lambda: Location("<memory>"))
     field_locations: Mapping[str, Location] = field(default_factory=dict, repr=False)
+    # Fields whose value took text from the environment: field path ("init_prompt",
+    # "parameter.greeting", "parameter.items[0]") -> the text as written in the file
+    # ("Hello ${env:GREETING}"). Plans show these as written, never the substituted text.
+    templates: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -51,6 +55,9 @@ class DesiredState:
     safety: Safety = Safety()
     files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Every value substituted from the environment: secrets wherever they land (the CLI adds
+    # them to its redactor).
+    env_values: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
