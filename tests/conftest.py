@@ -19,6 +19,7 @@ import pytest
 
 from voipbin_iac.cli import app as cli
 from voipbin_iac.core.clock import FakeClock
+from voipbin_iac.core.kinds.agent import AGENT_KIND
 from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,7 +227,7 @@ class Process:
 
         with VoipbinClient(Connection(self.server.base_url, Secret(KEY)),
                            rate_limit=None) as client:
-            return sorted(a.id for a in client.list_ais())
+            return sorted(a.id for a in client.list(AGENT_KIND))
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 
 from voipbin_iac.api.client import Connection, RetryPolicy, VoipbinClient, connection_from_env
 from voipbin_iac.core.clock import FakeClock
+from voipbin_iac.core.kinds.agent import AGENT_KIND
 from voipbin_iac.core.secret import Secret
 from voipbin_iac.errors import (
     ApiError,
@@ -68,7 +69,7 @@ def test_pages_until_the_empty_page_over_loopback(stack: Stack) -> None:
         assert api.post("/ais", json={"name": f"a{i}", "engine_model": MODEL}).status_code == 200
     client = VoipbinClient(Connection(stack.server.base_url, Secret(KEY)),
                            clock=stack.clock, rate_limit=None)
-    agents = client.list_ais()
+    agents = client.list(AGENT_KIND)
     client.close()
     assert len(agents) == 230 and len({a.id for a in agents}) == 230
     assert client.requests["GET /ais"] == 4
@@ -79,7 +80,7 @@ def test_pages_until_the_empty_page_over_loopback(stack: Stack) -> None:
 @pytest.mark.parametrize("mode", ["cookie", "query"])
 def test_auth_transport_cookie_or_query_never_bearer(mode: str) -> None:
     client, seen, _ = scripted([httpx.Response(200, json=AI)], mode)
-    client.get_ai(AI["id"])
+    client.get(AGENT_KIND, AI["id"])
     request = seen[0]
     assert "authorization" not in request.headers
     if mode == "cookie":
@@ -100,7 +101,7 @@ def test_error_statuses_name_method_path_status_and_request_id(status, reason, k
                                                                hint) -> None:
     client, seen, _ = scripted([envelope(status, reason)], "query")
     with pytest.raises(kind) as caught:
-        client.get_ai(AI["id"])
+        client.get(AGENT_KIND, AI["id"])
     error = caught.value
     assert str(error) == (f"GET /ais/{AI['id']} answered {status} {reason}: {reason} happened "
                           "(request id req_TEST)")
@@ -113,7 +114,7 @@ def test_429_waits_for_retry_after_then_succeeds() -> None:
     client, seen, clock = scripted([envelope(429, "RATE_LIMIT_EXCEEDED",
                                              headers={"Retry-After": "7"}),
                                     httpx.Response(200, json=AI)], rate_limit=None)
-    client.create_ai({"name": "bot"})  # 429 means "not processed": safe even for a POST
+    client.create(AGENT_KIND, {"name": "bot"})  # 429 means "not processed": safe even for a POST
     assert len(seen) == 2
     assert clock.sleeps and clock.sleeps[0] >= 7
 
@@ -123,13 +124,13 @@ def test_429_storm_gives_up_within_the_budget() -> None:
                                          headers={"Retry-After": "1"})],
                                    retry=RetryPolicy(max_attempts=4), rate_limit=None)
     with pytest.raises(RateLimitedError) as caught:
-        client.list_ais()
+        client.list(AGENT_KIND)
     assert len(seen) == 4 and "rate limit" in (caught.value.hint or "")
     capped, seen2, clock2 = scripted([envelope(503, "UNAVAILABLE",
                                                headers={"Retry-After": "50"})],
                                      retry=RetryPolicy(max_attempts=10, max_total_wait=120))
     with pytest.raises(ServerError):
-        capped.list_ais()
+        capped.list(AGENT_KIND)
     assert clock2.slept <= 120 and len(seen2) == 3
 
 
@@ -137,7 +138,7 @@ def test_gets_retry_5xx_and_drops_with_backoff() -> None:
     client, seen, clock = scripted([envelope(502, "BAD_GATEWAY"), envelope(500, "INTERNAL"),
                                     httpx.RemoteProtocolError("dropped"),
                                     httpx.Response(200, json=AI)], rate_limit=None)
-    assert client.get_ai(AI["id"]).id == AI["id"]
+    assert client.get(AGENT_KIND, AI["id"]).id == AI["id"]
     assert len(seen) == 4
     assert len([s for s in clock.sleeps if s > 0]) == 3
 
@@ -145,7 +146,7 @@ def test_gets_retry_5xx_and_drops_with_backoff() -> None:
 def test_post_500_is_a_rejected_argument_and_not_retried() -> None:
     client, seen, _ = scripted([envelope(500, "INTERNAL")])
     with pytest.raises(ServerError) as caught:
-        client.create_ai({"name": "x"})
+        client.create(AGENT_KIND, {"name": "x"})
     assert len(seen) == 1
     assert "engine_model" in (caught.value.hint or "")
 
@@ -156,14 +157,14 @@ def test_post_500_is_a_rejected_argument_and_not_retried() -> None:
 def test_post_with_unknown_outcome_is_never_repeated(answer) -> None:
     client, seen, _ = scripted([answer])
     with pytest.raises(OutcomeUnknownError) as caught:
-        client.create_ai({"name": "x"})
+        client.create(AGENT_KIND, {"name": "x"})
     assert len(seen) == 1
     assert caught.value.method == "POST" and caught.value.path == "/ais"
 
 
 def test_post_that_never_connected_is_retried() -> None:
     client, seen, _ = scripted([httpx.ConnectError("refused"), httpx.Response(200, json=AI)])
-    assert client.create_ai({"name": "x"}).id == AI["id"]
+    assert client.create(AGENT_KIND, {"name": "x"}).id == AI["id"]
     assert len(seen) == 2
 
 
@@ -171,7 +172,7 @@ def test_unreachable_server_is_a_transport_error_with_the_base_url() -> None:
     client, seen, _ = scripted([httpx.ConnectError("refused")],
                                retry=RetryPolicy(max_attempts=3))
     with pytest.raises(TransportError) as caught:
-        client.list_ais()
+        client.list(AGENT_KIND)
     assert not isinstance(caught.value, OutcomeUnknownError)
     assert "https://api.example.test/v1.0" in (caught.value.hint or "")
     assert len(seen) == 3
@@ -190,7 +191,7 @@ def test_unreachable_server_is_a_transport_error_with_the_base_url() -> None:
 def test_malformed_answers_are_response_errors_naming_the_request(response, needle) -> None:
     client, _, _ = scripted([response])
     with pytest.raises(ResponseError) as caught:
-        client.list_ais()
+        client.list(AGENT_KIND)
     assert "GET /ais" in str(caught.value) and needle in str(caught.value)
 
 
@@ -199,13 +200,13 @@ def test_truncated_body_is_a_transport_error_not_a_crash() -> None:
                                                        "sending complete message body")],
                             retry=RetryPolicy(max_attempts=2))
     with pytest.raises(TransportError):
-        client.list_ais()
+        client.list(AGENT_KIND)
 
 
 def test_token_bucket_paces_requests() -> None:
     client, seen, clock = scripted([httpx.Response(200, json=AI)], rate_limit=10.0, burst=5)
     for _ in range(25):
-        client.get_ai(AI["id"])
+        client.get(AGENT_KIND, AI["id"])
     assert len(seen) == 25
     # 5 from the burst, then 20 at 10/s: two seconds of waiting, never more.
     assert clock.slept == pytest.approx(2.0, abs=0.01)
@@ -220,7 +221,7 @@ def test_query_transport_redacts_exception_text() -> None:
                            transport=Leaky(), clock=FakeClock(),
                            retry=RetryPolicy(max_attempts=1))
     with pytest.raises(TransportError) as caught:
-        client.list_ais()
+        client.list(AGENT_KIND)
     assert SECRET not in str(caught.value) and "***" in str(caught.value)
 
 
@@ -259,18 +260,18 @@ def test_signup_goes_to_the_root_without_credentials() -> None:
 def test_default_client_burst_leaves_a_margin_under_the_platform() -> None:
     client, seen, clock = scripted([httpx.Response(200, json=AI)])  # default 16.7/s
     for _ in range(29):
-        client.get_ai(AI["id"])
+        client.get(AGENT_KIND, AI["id"])
     assert clock.slept == 0  # the burst: 29, the platform's 33 less 10%
-    client.get_ai(AI["id"])
+    client.get(AGENT_KIND, AI["id"])
     assert clock.slept == pytest.approx(1 / 16.7, rel=0.01)
     assert len(seen) == 30
 
 
 CALLS = {
-    "GET": lambda c: c.get_ai(AI["id"]),
-    "PUT": lambda c: c.update_ai(AI["id"], {"name": "bot"}),
-    "DELETE": lambda c: c.delete_ai(AI["id"]),
-    "POST": lambda c: c.create_ai({"name": "bot"}),
+    "GET": lambda c: c.get(AGENT_KIND, AI["id"]),
+    "PUT": lambda c: c.update(AGENT_KIND, AI["id"], {"name": "bot"}),
+    "DELETE": lambda c: c.delete(AGENT_KIND, AI["id"]),
+    "POST": lambda c: c.create(AGENT_KIND, {"name": "bot"}),
 }
 FIRST_ANSWERS = {
     "429": envelope(429, "RATE_LIMIT_EXCEEDED", headers={"Retry-After": "1"}),
@@ -312,7 +313,7 @@ def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
                                    retry=RetryPolicy(max_attempts=6, base_delay=0.5,
                                                      max_delay=20.0), rate_limit=None)
     with pytest.raises(ServerError):
-        client.get_ai(AI["id"])
+        client.get(AGENT_KIND, AI["id"])
     waits = [s for s in clock.sleeps if s > 0]
     assert len(waits) == 5 and len(seen) == 6
     for attempt, wait in enumerate(waits, start=1):
@@ -324,20 +325,20 @@ def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
 def test_an_unreadable_success_to_a_create_is_an_unknown_outcome() -> None:
     client, seen, _ = scripted([httpx.Response(200, text="<html>gateway</html>")])
     with pytest.raises(OutcomeUnknownError) as caught:
-        client.create_ai({"name": "x"})
+        client.create(AGENT_KIND, {"name": "x"})
     assert "not JSON" in caught.value.cause and len(seen) == 1
     client2, _, _ = scripted([httpx.Response(200, json={"no": "id"})])
     with pytest.raises(OutcomeUnknownError):
-        client2.create_ai({"name": "x"})
+        client2.create(AGENT_KIND, {"name": "x"})
 
 
 def test_the_cli_paces_at_the_platform_rate_by_default(stack: Stack) -> None:
     path = stack.write("agents.yaml", agents_yaml({f"a{i:02d}": {} for i in range(40)}))
     before = stack.clock.slept
     assert stack.cli("apply", str(path), "--yes").code == 0
-    # 1 listing (empty account) + 40 creates + 2 verification pages = 43 requests: 29 go in
-    # the burst, the other 14 wait 1/16.7 s each.
-    assert stack.clock.slept - before == pytest.approx(14 / 16.7, rel=0.01)
+    # 2 listings (empty account: AIs and teams) + 40 creates + 3 verification pages (2 of AIs,
+    # 1 of teams) = 45 requests: 29 go in the burst, the other 16 wait 1/16.7 s each.
+    assert stack.clock.slept - before == pytest.approx(16 / 16.7, rel=0.01)
     unpaced = stack.write("b.yaml", agents_yaml({f"b{i:02d}": {} for i in range(40)}))
     before = stack.clock.slept
     assert stack.cli("apply", str(unpaced), "--yes", "--rate-limit", "0").code == 0

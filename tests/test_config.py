@@ -403,8 +403,8 @@ def test_moved(tmp_path: Path) -> None:
         "agents:\n  new: {}\n  other: {}\n"
         "moved:\n  gone: missing\n  other: new\n  new: new\n  old: new\n  older: new\n"
     )) == [
-        "9:3: moved.gone: target 'missing' is not an agent key in agents",
-        "10:3: moved.other: 'other' is still an agent key; remove it from agents or from moved",
+        "9:3: moved.gone: target 'missing' is not an agent or team key in the files",
+        "10:3: moved.other: 'other' is still a key in the files; remove it there or from moved",
         "11:3: moved.new: a key cannot move to itself",
         "13:3: moved.older: 'new' is already the target of 'old'",
     ]

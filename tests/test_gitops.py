@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from voipbin_iac.api.client import route_of
 from voipbin_iac.cli import app as cli
 from voipbin_iac.emulator import EmulatorConfig
 from voipbin_iac.state import lock
@@ -77,14 +78,15 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(stack: Stack) -> None
     assert stale.code == 1
     assert "saved plan is stale" in stale.err and "a (" in stale.err
     assert sorted(ai.get("detail") for ai in stack.live()) == ["console", "one"]
-    # A fresh plan applies, with one GET per touched object before its write.
+    # A fresh plan applies: the live state read once (a listing of each kind), the two PUTs,
+    # then one GET of each written AI to verify.
     assert stack.cli("plan", str(path), "--out", plan_file).code == 0
     stack.app.request_log.clear_log()
     applied = stack.cli("apply", str(path), "--plan", plan_file, "--yes")
     assert applied.code == 0, applied.err
-    gets = [r for r in stack.app.request_log.requests(method="GET") if r.path != "/v1.0/ais"]
-    assert len(gets) == 2
-    assert len(stack.app.request_log.requests(method="PUT")) == 2
+    routes = [f"{r.method} {route_of(r.path)}" for r in stack.app.request_log.requests()]
+    assert routes == ["GET /v1.0/ais", "GET /v1.0/ais", "GET /v1.0/teams", "PUT /v1.0/ais/{id}",
+                      "PUT /v1.0/ais/{id}", "GET /v1.0/ais/{id}", "GET /v1.0/ais/{id}"]
     assert sorted(ai.get("detail") for ai in stack.live()) == ["two", "two"]
 
 
@@ -209,7 +211,7 @@ def test_import_validates_id_and_ownership(stack: Stack) -> None:
     missing = stack.cli("import", "b", "0f0f0f0f-0000-4000-8000-000000000000", "-f", str(path))
     assert missing.code == 1 and "no AI" in missing.err
     not_uuid = stack.cli("import", "b", "nope", "-f", str(path))
-    assert not_uuid.code == 1 and "not an AI id" in not_uuid.err
+    assert not_uuid.code == 1 and "is not an id" in not_uuid.err
     busy_key = stack.cli("import", "a", other, "-f", str(path))
     assert busy_key.code == 1 and "already owns" in busy_key.err
     ok = stack.cli("import", "b", other, "-f", str(path))
@@ -297,7 +299,7 @@ def test_export_then_plan_is_empty_on_twenty_varied_ais(stack: Stack) -> None:
     assert sorted(live_keys.values()) == ["sk-one-key-aaaa", "sk-two-key-bbbb"]
     plan = stack.cli("plan", str(out), "--detailed-exitcode", env=live_keys)
     assert plan.code == 0, plan.out + plan.err
-    assert "No changes" in plan.out and "20 agents, 0 unmanaged" in plan.out
+    assert "No changes" in plan.out and "20 resources unchanged, 0 unmanaged" in plan.out
     again = stack.cli("export", "--out", str(out))
     assert again.code == 1 and "--overwrite" in again.err
 
@@ -355,7 +357,7 @@ def test_manifest_command_formats(stack: Stack, fmt: str) -> None:
     assert result.code == 0
     uri = manifest_of(path.with_name("agents.manifest.yaml"))["support-bot"]["sip_uri"]
     expected = {"env": f"VOIPBIN_SIP_URI_SUPPORT_BOT={uri}\n",
-                "csv": "support-bot,Support Bot,", "json": f'"sip_uri": "{uri}"',
+                "csv": "support-bot,agent,Support Bot,", "json": f'"sip_uri": "{uri}"',
                 "yaml": f"sip_uri: {uri}"}[fmt]
     assert expected in result.out
 

@@ -8,20 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from voipbin_iac.core.fields import live_from_api
+from voipbin_iac.core.kinds.agent import AGENT_KIND
 from voipbin_iac.core.model import Manifest, ManifestEntry
+from voipbin_iac.core.secret import fingerprint
 from voipbin_iac.errors import LockError, ManifestError
-from voipbin_iac.state import applylog as journal
-from voipbin_iac.state import lock
+from voipbin_iac.state import applylog, lock
 from voipbin_iac.state import manifest as manifests
 
 ID1 = "11111111-0000-4000-8000-000000000001"
 ID2 = "11111111-0000-4000-8000-000000000002"
-SAMPLE = Manifest({
+SAMPLE = Manifest({"agent": {
     "support-bot": ManifestEntry(ID1, "Support Bot", "direct.a1b2c3d4e5f6", "3c9a1e0b7d21",
                                  "0123456789abcdef", True),
     "alpha": ManifestEntry(ID2, "Alpha", "direct.000000000000"),
-})
+}, "team": {}})
 
 
 def test_round_trip_sorted_and_stable(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_formats() -> None:
         "VOIPBIN_SIP_URI_ALPHA=sip:direct.000000000000@sip.voipbin.net\n"
         "VOIPBIN_SIP_URI_SUPPORT_BOT=sip:direct.a1b2c3d4e5f6@sip.voipbin.net\n")
     assert manifests.render(SAMPLE, "csv").splitlines()[1] == (
-        f"alpha,Alpha,{ID2},direct.000000000000,sip:direct.000000000000@sip.voipbin.net")
+        f"alpha,agent,Alpha,{ID2},direct.000000000000,sip:direct.000000000000@sip.voipbin.net")
     data = json.loads(manifests.render(SAMPLE, "json"))
     assert data["agents"]["support-bot"]["protect"] is True
     assert "protect" not in data["agents"]["alpha"]
@@ -73,51 +73,53 @@ def test_formats() -> None:
 
 
 def test_entry_prefers_the_live_engine_key_fingerprint() -> None:
-    live = live_from_api({"id": ID1, "name": "x", "engine_key": "sk-live",
-                          "direct_hash": "direct.aaaaaaaaaaaa"})
-    entry = manifests.entry_for(live, None, None)
-    from voipbin_iac.core.secret import fingerprint
-
+    live = AGENT_KIND.from_api({"id": ID1, "name": "x", "engine_key": "sk-live",
+                                "direct_hash": "direct.aaaaaaaaaaaa"})
+    entry = AGENT_KIND.entry(live, None, None, applied=False, name="x")
     assert entry.engine_key_fingerprint == fingerprint("sk-live")
-    hidden = live_from_api({"id": ID1, "name": "x"})
+    hidden = AGENT_KIND.from_api({"id": ID1, "name": "x"})
     previous = ManifestEntry(ID1, "x", engine_key_fingerprint="feedfeedfeed")
-    assert manifests.entry_for(hidden, None, previous).engine_key_fingerprint == "feedfeedfeed"
+    assert AGENT_KIND.entry(hidden, None, previous, applied=False,
+                            name="x").engine_key_fingerprint == "feedfeedfeed"
 
 
-def test_journal_recovers_only_unfinished_applies(tmp_path: Path) -> None:
+def test_apply_log_recovers_only_unfinished_applies(tmp_path: Path) -> None:
     path = tmp_path / "agents.apply.jsonl"
-    log = journal.Journal(path)
+    log = applylog.ApplyLog(path)
     log.begin(100.0)
-    log.intent("create", "a", "A")
-    log.outcome("create", "a", "A", "done", ID1)
-    log.intent("create", "b", "B")
-    log.intent("delete", "c", "C", ID2)
-    log.outcome("delete", "c", "C", "done", ID2)
+    log.intent("create", "agent", "a", "A", content="c1", protect=True)
+    log.outcome("create", "agent", "a", "A", "done", ID1, protect=True)
+    log.intent("create", "agent", "b", "B", content="c2", loose="l2")
+    log.intent("delete", "agent", "c", "C", ID2)
+    log.outcome("delete", "agent", "c", "C", "done", ID2)
     log.close()
     with path.open("a") as handle:
         handle.write('{"event": "outcome", "key": "tru')  # cut short by the kill
-    recovery = journal.recover(path)
-    assert dict(recovery.bound) == {"a": (ID1, "A")}
-    assert recovery.pending == {"b"} and recovery.deleted == {"c"} and recovery.started == 100.0
-    recovered = recovery.apply_to(Manifest({"c": ManifestEntry(ID2, "C")}))
-    assert set(recovered.agents) == {"a"}
-    finished = journal.Journal(path)
+    recovery = applylog.read(path)
+    assert recovery.bound == (applylog.Bound("agent", "a", ID1, "A", True),)
+    assert [p.key for p in recovery.pending] == ["b"] and recovery.pending[0].content == "c2"
+    assert recovery.deleted == {"c"} and recovery.started == 100.0
+    recovered = recovery.apply_to(Manifest({"agent": {"c": ManifestEntry(ID2, "C")}}))
+    assert set(recovered.agents) == {"a"} and recovered.agents["a"].protect
+    finished = applylog.ApplyLog(path)
     finished.begin(200.0)
-    finished.end()
-    assert not journal.recover(path)
-    assert not journal.recover(tmp_path / "missing.jsonl")
-    assert journal.path_for(tmp_path / "prod.manifest.yaml") == tmp_path / "prod.apply.jsonl"
+    finished.end([])
+    assert not applylog.read(path)
+    assert not applylog.read(tmp_path / "missing.jsonl")
+    assert applylog.path_for(tmp_path / "prod.manifest.yaml") == tmp_path / "prod.apply.jsonl"
 
 
-def test_journal_holds_no_values(tmp_path: Path) -> None:
+def test_apply_log_holds_no_values(tmp_path: Path) -> None:
     path = tmp_path / "agents.apply.jsonl"
-    log = journal.Journal(path)
+    log = applylog.ApplyLog(path)
     log.begin(1.0, files=["agents.yaml"])
-    log.intent("create", "a", "A")
-    log.end()
+    log.intent("create", "agent", "a", "A", content="0123", loose="4567", protect=False)
+    log.end([applylog.Pending("agent", "a", "A", "0123", "4567")])
     for line in path.read_text().splitlines():
-        assert set(json.loads(line)) <= {"event", "time", "files", "action", "key", "name",
-                                         "id", "status", "reason", "verified"}
+        event = json.loads(line)
+        assert set(event) <= {"event", "time", "files", "action", "kind", "key", "name", "id",
+                              "status", "reason", "verified", "content", "loose", "protect",
+                              "pending"}
 
 
 def test_lock_excludes_a_second_holder_and_reports_it(tmp_path: Path) -> None:
@@ -131,19 +133,22 @@ def test_lock_excludes_a_second_holder_and_reports_it(tmp_path: Path) -> None:
         assert held.stale == ""
 
 
-def test_journal_keeps_creates_left_unknown_after_a_finished_apply(tmp_path: Path) -> None:
+def test_apply_log_keeps_creates_left_unknown_after_a_finished_apply(tmp_path: Path) -> None:
     path = tmp_path / "agents.apply.jsonl"
-    log = journal.Journal(path)
+    log = applylog.ApplyLog(path)
     log.begin(100.0)
-    log.intent("create", "a", "A")
-    log.outcome("create", "a", "A", "unknown")
-    log.end(verified=False, pending=["a"])
-    recovery = journal.recover(path)
-    assert recovery.pending == {"a"} and recovery.started == 100.0 and not recovery.bound
-    journal.close_unfinished(path)
-    assert not journal.recover(path)
+    log.intent("create", "agent", "a", "A", content="c", loose="l")
+    log.outcome("create", "agent", "a", "A", "unknown")
+    log.end([applylog.Pending("agent", "a", "A", "c", "l")], verified=False)
+    recovery = applylog.read(path)
+    assert [p.key for p in recovery.pending] == ["a"] and recovery.started == 100.0
+    assert not recovery.bound
+    applylog.close_unfinished(path, [])
+    assert not applylog.read(path)
 
 
-def test_recovery_moves_an_id_to_its_new_key() -> None:
-    recovery = journal.Recovery({"new": (ID1, "Support Bot")}, frozenset())
-    assert set(recovery.apply_to(SAMPLE).agents) == {"alpha", "new"}
+def test_recovery_moves_an_id_to_its_new_key_whole() -> None:
+    recovery = applylog.Recovery((applylog.Bound("agent", "new", ID1, "Support Bot"),))
+    moved = recovery.apply_to(SAMPLE)
+    assert set(moved.agents) == {"alpha", "new"}
+    assert moved.agents["new"] == SAMPLE.agents["support-bot"]  # protect, fingerprints kept

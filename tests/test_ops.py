@@ -117,7 +117,7 @@ def test_manifest_formats_and_schema(stack: Stack) -> None:
     env_lines = stack.cli("manifest", "-f", str(path), "--format", "env").out.splitlines()
     assert env_lines == [f"VOIPBIN_SIP_URI_SUPPORT_BOT={data['agents']['support-bot']['sip_uri']}"]
     csv_lines = stack.cli("manifest", "-f", str(path), "--format", "csv").out.splitlines()
-    assert csv_lines[0] == "key,name,id,direct_hash,sip_uri" and len(csv_lines) == 2
+    assert csv_lines[0] == "key,kind,name,id,direct_hash,sip_uri" and len(csv_lines) == 2
     agents_schema = json.loads(stack.cli("schema").out)
     assert agents_schema["title"] == "voipbin-iac desired state"
     missing = stack.cli("manifest", "-f", stack.path("nothing.yaml"))

@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from voipbin_iac.core import render
-from voipbin_iac.core.fields import live_from_api
-from voipbin_iac.core.model import Manifest, ManifestEntry, Plan
-from voipbin_iac.core.plan import PlanOptions, build_plan
+from voipbin_iac.core.kinds.agent import AGENT_KIND
+from voipbin_iac.core.kinds.team import TEAM_KIND
+from voipbin_iac.core.model import LiveState, Manifest, ManifestEntry, Plan
+from voipbin_iac.core.plan import Elsewhere, PlanOptions, build_plan
 from voipbin_iac.core.secret import fingerprint
 from voipbin_iac.core.serialize import plan_from_data, plan_to_data
 from voipbin_iac.desired.config import load
@@ -40,20 +41,26 @@ def build(case: dict[str, Any], tmp_path: Path) -> Plan:
                "rag_id": "00000000-0000-0000-0000-000000000000", **obj}
         if "engine_key" in obj:
             obj["engine_key"] = ENV[obj["engine_key"]]
-        live.append(live_from_api(obj))
-    entries = {}
-    for key, entry in (case.get("manifest") or {}).items():
-        fp = entry.get("engine_key_fingerprint", "")
-        if fp.startswith("FP_"):
-            fp = fingerprint(ENV[fp[3:]])
-        entries[key] = ManifestEntry(
-            id=entry["id"], name=entry["name"], direct_hash=entry.get("direct_hash", ""),
-            engine_key_fingerprint=fp, fingerprint=entry.get("fingerprint", ""),
-            protect=entry.get("protect", False))
+        live.append(AGENT_KIND.from_api(obj))
+    teams = [TEAM_KIND.from_api({"tm_create": f"2026-01-02T00:00:{i:02d}Z", **obj})
+             for i, obj in enumerate(case.get("live_teams", []))]
+    entries: dict[str, dict[str, ManifestEntry]] = {"agent": {}, "team": {}}
+    for kind, section in (("agent", "manifest"), ("team", "manifest_teams")):
+        for key, entry in (case.get(section) or {}).items():
+            fp = entry.get("engine_key_fingerprint", "")
+            if fp.startswith("FP_"):
+                fp = fingerprint(ENV[fp[3:]])
+            entries[kind][key] = ManifestEntry(
+                id=entry["id"], name=entry["name"], direct_hash=entry.get("direct_hash", ""),
+                engine_key_fingerprint=fp, fingerprint=entry.get("fingerprint", ""),
+                protect=entry.get("protect", False), members=entry.get("members", {}))
     options = case.get("options", {})
-    return build_plan(desired, live, Manifest(entries), PlanOptions(
-        prune=options.get("prune", False), targets=frozenset(options.get("targets", [])),
-        excludes=frozenset(options.get("excludes", []))))
+    return build_plan(
+        desired, LiveState({"agent": tuple(live), "team": tuple(teams)}), Manifest(entries),
+        PlanOptions(prune=options.get("prune", False),
+                    targets=frozenset(options.get("targets", [])),
+                    excludes=frozenset(options.get("excludes", []))),
+        Elsewhere(case.get("elsewhere", {})))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -13,13 +13,14 @@ import pytest
 import yaml
 
 from voipbin_iac.api.client import Connection, VoipbinClient
-from voipbin_iac.core.model import Manifest
+from voipbin_iac.core.kinds.agent import AGENT_KIND
+from voipbin_iac.core.model import LiveState, Manifest
 from voipbin_iac.core.plan import build_plan
 from voipbin_iac.core.secret import Secret
 from voipbin_iac.desired.config import load
 from voipbin_iac.emulator import EmulatorConfig
 from voipbin_iac.run.executor import Executor
-from voipbin_iac.state import applylog as journal
+from voipbin_iac.state import applylog
 
 from .conftest import ENGINE_KEY, KEY, MODEL, Stack, agents_yaml
 
@@ -130,7 +131,7 @@ def test_lost_create_response_is_adopted_not_duplicated(stack: Stack, lost: int)
     desired = load([path], {"OPENAI_API_KEY": ENGINE_KEY})
     client = VoipbinClient(Connection(stack.server.base_url, Secret(KEY)), clock=stack.clock,
                            rate_limit=None, transport=LosingTransport(lost))
-    plan = build_plan(desired, [], Manifest())
+    plan = build_plan(desired, LiveState({}), Manifest())
     outcomes = Executor(client, desired, Manifest(), clock=stack.clock).run(plan, {})
     client.close()
     assert [o.status for o in outcomes] == ["done", "done"]
@@ -160,7 +161,7 @@ def test_unknown_create_never_adopts_an_ai_with_other_content(stack: Stack) -> N
     client = VoipbinClient(Connection(stack.server.base_url, Secret(KEY)), clock=stack.clock,
                            rate_limit=None, transport=StrangerThenTimeout())
     (outcome,) = Executor(client, desired, Manifest(), clock=stack.clock).run(
-        build_plan(desired, [], Manifest()), {})
+        build_plan(desired, LiveState({}), Manifest()), {})
     client.close()
     stranger = next(ai for ai in stack.live() if ai.get("detail") == "not ours")
     assert outcome.status == "done" and outcome.id != stranger["id"]
@@ -183,7 +184,7 @@ def test_unknown_create_that_did_not_happen_is_created_again(stack: Stack) -> No
     desired = load([path], {"OPENAI_API_KEY": ENGINE_KEY})
     client = VoipbinClient(Connection(stack.server.base_url, Secret(KEY)), clock=stack.clock,
                            rate_limit=None, transport=NeverSent())
-    plan = build_plan(desired, [], Manifest())
+    plan = build_plan(desired, LiveState({}), Manifest())
     (outcome,) = Executor(client, desired, Manifest(), clock=stack.clock).run(plan, {})
     client.close()
     assert outcome.status == "done"
@@ -204,7 +205,7 @@ def test_killed_apply_is_recovered_without_duplicates(gated) -> None:
     emulator.gate.release()  # the held creates now commit, and nobody hears the answer
     manifest_path = path.with_name("agents.manifest.yaml")
     assert not manifest_path.exists()
-    assert journal.recover(journal.path_for(manifest_path)).bound  # the log knows
+    assert applylog.read(applylog.path_for(manifest_path)).bound  # the log knows
     rerun = emulator.run(*apply)
     assert rerun.returncode == 0, rerun.stderr
     assert "no longer running" in rerun.stderr and "recovering" in rerun.stderr
@@ -241,7 +242,7 @@ def test_sigint_stops_after_writes_in_flight_and_writes_manifest(gated) -> None:
     manifest_path = path.with_name("agents.manifest.yaml")
     manifest = yaml.safe_load(manifest_path.read_text())["agents"]
     assert len(manifest) == created == len(emulator.live_ids())
-    last = journal.path_for(manifest_path).read_text().splitlines()[-1]
+    last = applylog.path_for(manifest_path).read_text().splitlines()[-1]
     assert json.loads(last)["event"] == "end"
 
 
@@ -279,11 +280,11 @@ def test_one_failure_does_not_stop_independent_changes(make_stack) -> None:
     desired = load([path], {"OPENAI_API_KEY": ENGINE_KEY})
     client = VoipbinClient(Connection(stack.server.base_url, Secret(KEY)), clock=stack.clock,
                            rate_limit=None)
-    live = {a.id: a for a in client.list_ais()}
+    live = {a.id: a for a in client.list(AGENT_KIND)}
     from voipbin_iac.state.manifest import read
 
     manifest = read(path.with_name("agents.manifest.yaml"))
-    plan = build_plan(desired, list(live.values()), manifest)
+    plan = build_plan(desired, LiveState({"agent": tuple(live.values())}), manifest)
     # Re-plan saw b as gone (create); force the stale update through the executor directly.
     from voipbin_iac.state.savedplan import load as load_plan
 
@@ -310,7 +311,7 @@ def test_apply_killed_during_a_move_recovers(stack: Stack) -> None:
     path.write_text(agents_yaml({"a": {"name": "A", "detail": "x"}},
                                 extra="moved:\n  old-a: a\n"))
     # Killed after the update of the moved agent, before the manifest was written.
-    write_log(journal.path_for(manifest_path), {"event": "begin", "time": 1.0},
+    write_log(applylog.path_for(manifest_path), {"event": "begin", "time": 1.0},
               {"event": "intent", "action": "update", "key": "a", "name": "A", "id": ai_id},
               {"event": "outcome", "action": "update", "key": "a", "name": "A",
                "status": "done", "id": ai_id})
@@ -330,13 +331,13 @@ def test_recovery_happens_once_then_the_log_is_closed(stack: Stack) -> None:
     path.write_text(agents_yaml({"a": {}}))
     # An apply --prune killed right after deleting dd, before writing the manifest.
     assert stack.api().delete(f"/ais/{dd}").status_code == 200
-    log = journal.path_for(manifest_path)
+    log = applylog.path_for(manifest_path)
     write_log(log, {"event": "begin", "time": 1.0},
               {"event": "outcome", "action": "delete", "key": "dd", "name": "D",
                "status": "done", "id": dd})
     first = stack.cli("apply", str(path), "--yes")  # nothing to change, but it recovers
     assert first.code == 0 and "recovering" in first.err
-    assert not journal.recover(log)  # settled: the log is closed
+    assert not applylog.read(log)  # settled: the log is closed
     assert "dd" not in yaml.safe_load(manifest_path.read_text())["agents"]
     # A later import of another AI as dd stays: the old log no longer undoes it.
     made = stack.api().post("/ais", json={"name": "D", "engine_model": MODEL}).json()
@@ -375,6 +376,7 @@ def test_an_owned_ai_missing_from_the_listing_is_fetched_not_recreated(stack: St
     desired = load([path], {"OPENAI_API_KEY": ENGINE_KEY})
     with VoipbinClient(Connection(stack.server.base_url, Secret(KEY)), clock=stack.clock,
                        rate_limit=None, transport=HidingTransport(hidden)) as client:
-        plan, live, _ = workflow.plan(client, desired, manifest, PlanOptions())
-    assert not plan.has_changes and hidden in {a.id for a in live}
+        planned = workflow.plan(client, desired, path.with_name("agents.manifest.yaml"),
+                                PlanOptions())
+    assert not planned.plan.has_changes and hidden in planned.live.by_id()
     assert len(stack.app.request_log.requests(path_prefix=f"/v1.0/ais/{hidden}")) == 1

@@ -1,10 +1,12 @@
 """Request counts of plan and apply, pinned with the emulator's request log (issue: performance).
 
-A plan of N owned agents lists in pages of 100 up to the empty page, ceil(N/100) + 1 requests,
-and never GETs an agent by id. An apply of C creates, U updates and D deletes sends exactly C
-POSTs, U PUTs and D DELETEs between the plan's listing and the verification listing; an apply of
-a saved plan replaces the initial listing by one GET per touched object (the staleness check);
-an apply with nothing to do lists once and writes nothing. Counts only: no wall time here.
+A plan of N owned agents lists AIs in pages of 100 up to the empty page, ceil(N/100) + 1
+requests, lists teams the same way (one empty page here), and never GETs an agent by id. An
+apply of C creates, U updates and D deletes sends exactly C POSTs, U PUTs and D DELETEs after
+that listing, then verifies at the cost of what changed: one GET per written resource when that
+is cheaper than listing, a second full listing when something was deleted (or an outcome was
+unknown). A saved plan is checked against the same single listing; an apply with nothing to do
+lists once and writes nothing. Counts only: no wall time here.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ GET_ONE = "GET /v1.0/ais/{id}"
 POST = "POST /v1.0/ais"
 PUT = "PUT /v1.0/ais/{id}"
 DELETE = "DELETE /v1.0/ais/{id}"
+TEAMS = "GET /v1.0/teams"
 
 
 def pages(n: int) -> int:
@@ -69,7 +72,7 @@ def test_plan_lists_in_pages_and_never_gets_one_agent(stack: Stack, n: int) -> N
     path = owned(stack, n)
     result = stack.cli("plan", str(path), "--detailed-exitcode")
     assert result.code == 0, result.err  # in sync: nothing to do
-    assert requests(stack) == {LIST: pages(n)}
+    assert requests(stack) == {LIST: pages(n), TEAMS: 1}
 
 
 def test_plan_that_adopts_everything_makes_the_same_requests(stack: Stack) -> None:
@@ -77,14 +80,14 @@ def test_plan_that_adopts_everything_makes_the_same_requests(stack: Stack) -> No
     path.with_name("agents.manifest.yaml").unlink()  # nothing owned: every agent is an adopt
     result = stack.cli("plan", str(path), "--format", "json", "--detailed-exitcode")
     assert result.code == 2 and '"adopt": 250' in result.out
-    assert requests(stack) == {LIST: pages(250)}
+    assert requests(stack) == {LIST: pages(250), TEAMS: 1}
 
 
 def test_saving_a_plan_makes_the_same_requests(stack: Stack) -> None:
     path = owned(stack, 120)
     out = stack.path("plan.json")
     assert stack.cli("plan", str(path), "--out", out).code == 0
-    assert requests(stack) == {LIST: pages(120)}
+    assert requests(stack) == {LIST: pages(120), TEAMS: 1}
 
 
 @pytest.mark.parametrize("before", [10, 120])
@@ -96,15 +99,28 @@ def test_apply_makes_one_write_per_change_between_two_listings(stack: Stack,
     result = stack.cli("apply", str(path), "--yes", "--prune", "--force")
     assert result.code == 0, result.err
     assert "10 done, 0 failed" in result.out and "Verified" in result.out
-    # The plan's listing (before) and the verification listing (after); nothing per agent.
-    assert requests(stack) == {POST: 5, PUT: 3, DELETE: 2, LIST: pages(before) + pages(after)}
+    # The plan's listing (before) and, as it deleted, a verification listing (after).
+    assert requests(stack) == {POST: 5, PUT: 3, DELETE: 2, LIST: pages(before) + pages(after),
+                               TEAMS: 2}
     assert len(stack.live()) == after
+
+
+@pytest.mark.parametrize("updates", [1, 3])
+def test_apply_verifies_a_few_updates_by_id_not_by_listing(stack: Stack, updates: int) -> None:
+    path = owned(stack, 250)
+    changed(path, 250, creates=0, updates=updates, deletes=0)
+    result = stack.cli("apply", str(path), "--yes")
+    assert result.code == 0, result.err
+    assert "Verified" in result.out
+    # Re-reading the written AIs (one GET each) is cheaper than listing 250 again.
+    assert requests(stack) == {LIST: pages(250), TEAMS: 1, PUT: updates, GET_ONE: updates}
 
 
 def test_apply_from_an_empty_account_lists_once_before_and_pages_after(stack: Stack) -> None:
     path = stack.write("agents.yaml", agents_yaml(agents(130)))
     assert stack.cli("apply", str(path), "--yes").code == 0
-    assert requests(stack) == {POST: 130, LIST: pages(0) + pages(130)}
+    # 130 GETs would cost more than listing again: the verification lists.
+    assert requests(stack) == {POST: 130, LIST: pages(0) + pages(130), TEAMS: 2}
 
 
 def apply_saved_plan(stack: Stack, creates: int) -> int:
@@ -124,20 +140,16 @@ def first_routes(stack: Stack, count: int) -> set[str]:
     return {f"{r.method} {route_of(r.path)}" for r in stack.app.request_log.requests()[:count]}
 
 
-def test_apply_of_a_saved_plan_gets_each_touched_agent_instead_of_listing(stack: Stack) -> None:
-    after = apply_saved_plan(stack, creates=0)
-    # One GET per updated or deleted agent (tm_update still as planned), the writes, then the
-    # verification listing; no initial listing.
-    assert requests(stack) == {GET_ONE: 3 + 2, PUT: 3, DELETE: 2, LIST: pages(after)}
-    assert first_routes(stack, 5) == {GET_ONE}, "the staleness check comes before any write"
-
-
-def test_apply_of_a_saved_plan_with_creates_lists_once_instead(stack: Stack) -> None:
-    after = apply_saved_plan(stack, creates=5)
-    # A plan that creates must see that no AI with a planned name appeared: one listing, which
-    # also answers for the touched agents; then the writes and the verification listing.
-    assert requests(stack) == {POST: 5, PUT: 3, DELETE: 2, LIST: pages(10) + pages(after)}
-    assert first_routes(stack, pages(10)) == {LIST}, "the staleness check comes first"
+@pytest.mark.parametrize("creates", [0, 5])
+def test_apply_of_a_saved_plan_is_checked_against_one_listing(stack: Stack,
+                                                              creates: int) -> None:
+    after = apply_saved_plan(stack, creates=creates)
+    # One read of the live state (the staleness check: every touched AI's tm_update, and no AI
+    # with a planned name appeared), the writes, then a listing to verify (it deleted).
+    writes = {POST: creates} if creates else {}
+    assert requests(stack) == {LIST: pages(10) + pages(after), TEAMS: 2, PUT: 3, DELETE: 2,
+                               **writes}
+    assert first_routes(stack, pages(10) + 1) == {LIST, TEAMS}, "the check comes first"
 
 
 @pytest.mark.parametrize("n", [3, 120])
@@ -146,11 +158,11 @@ def test_apply_with_nothing_to_do_lists_once_and_writes_nothing(stack: Stack, n:
     result = stack.cli("apply", str(path), "--yes")
     assert result.code == 0, result.err
     assert "No changes" in result.out
-    assert requests(stack) == {LIST: pages(n)}
+    assert requests(stack) == {LIST: pages(n), TEAMS: 1}
 
 
 def test_no_change_apply_on_an_empty_account_lists_once(stack: Stack) -> None:
     path = stack.write("agents.yaml", "version: 1\nagents: {}\n")
     stack.app.request_log.clear_log()
     assert stack.cli("apply", str(path), "--yes").code == 0
-    assert requests(stack) == Counter({LIST: pages(0)})
+    assert requests(stack) == Counter({LIST: pages(0), TEAMS: 1})

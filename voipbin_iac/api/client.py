@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 
 from .. import __version__
-from ..core import fields
 from ..core.clock import Clock, SystemClock
-from ..core.model import LiveAgent
+from ..core.kinds import Kind
+from ..core.model import LiveResource
 from ..core.secret import Secret
 from ..errors import (
     ApiError,
@@ -44,7 +44,11 @@ from .redact import Redactor
 DEFAULT_BASE_URL = "https://api.voipbin.net/v1.0"
 PAGE_SIZE = 100
 
-_ID = re.compile(r"/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ID = re.compile("/" + _UUID.pattern)
+# Statuses from a proxy in front of VoIPBin (502-504, and Cloudflare's 520-524): the request may
+# or may not have reached VoIPBin. Safe to repeat for GET/PUT/DELETE; an unknown outcome for POST.
+_GATEWAY = frozenset({502, 503, 504, 520, 521, 522, 523, 524})
 _HINTS = {
     401: "VoIPBin refused the accesskey: check VOIPBIN_API_KEY (create a key in the VoIPBin "
          "console or with `voipbin-iac signup`), or try the tool with --emulator",
@@ -185,40 +189,52 @@ class VoipbinClient:
                 return items
             token = token_next
 
-    def list_ais(self) -> list[LiveAgent]:
-        """Every live (not deleted) AI of the account."""
-        agents: list[LiveAgent] = []
-        seen: set[str] = set()
-        for obj in self.list_all("/ais"):
-            agent = self._agent(obj, "GET", "/ais")
-            if agent.id not in seen and agent.tm_delete is None:
-                seen.add(agent.id)
-                agents.append(agent)
-        return agents
+    # -- resources of every kind (the `AiApi` protocol) ------------------------------------
 
-    def get_ai(self, ai_id: str) -> LiveAgent:
-        path = f"/ais/{ai_id}"
-        return self._agent(self.request("GET", path), "GET", path)
-
-    def create_ai(self, body: Mapping[str, Any]) -> LiveAgent:
+    def _resource(self, kind: Kind, obj: Any, method: str, path: str) -> LiveResource:
         try:
-            return self._agent(self.request("POST", "/ais", json=body), "POST", "/ais")
-        except ResponseError as exc:  # a success we cannot read: the AI may well exist
-            raise OutcomeUnknownError(method="POST", path="/ais", cause=exc.message,
+            res = kind.from_api(obj)
+        except ValueError as exc:
+            raise ResponseError(f"{method} {path} answered an unexpected {kind.noun} object: "
+                                f"{exc}") from None
+        self._redact.add(res.fields.get("engine_key"))  # live keys are secrets too
+        return res
+
+    def list(self, kind: Kind) -> list[LiveResource]:
+        """Every live (not deleted) resource of `kind`."""
+        found: list[LiveResource] = []
+        seen: set[str] = set()
+        for obj in self.list_all(kind.path):
+            res = self._resource(kind, obj, "GET", kind.path)
+            if res.id not in seen and not res.deleted:
+                seen.add(res.id)
+                found.append(res)
+        return found
+
+    def get(self, kind: Kind, resource_id: str) -> LiveResource:
+        path = _path(kind, resource_id)
+        return self._resource(kind, self.request("GET", path), "GET", path)
+
+    def create(self, kind: Kind, body: Mapping[str, Any]) -> LiveResource:
+        try:
+            return self._resource(kind, self.request("POST", kind.path, json=body), "POST",
+                                  kind.path)
+        except ResponseError as exc:  # a success we cannot read: the resource may well exist
+            raise OutcomeUnknownError(method="POST", path=kind.path, cause=exc.message,
                                       hint="the create may have happened; the apply re-lists "
                                            "to find out") from None
 
-    def update_ai(self, ai_id: str, body: Mapping[str, Any]) -> LiveAgent:
-        path = f"/ais/{ai_id}"
-        return self._agent(self.request("PUT", path, json=body), "PUT", path)
+    def update(self, kind: Kind, resource_id: str, body: Mapping[str, Any]) -> LiveResource:
+        path = _path(kind, resource_id)
+        return self._resource(kind, self.request("PUT", path, json=body), "PUT", path)
 
-    def delete_ai(self, ai_id: str) -> LiveAgent:
-        path = f"/ais/{ai_id}"
-        return self._agent(self.request("DELETE", path), "DELETE", path)
+    def delete(self, kind: Kind, resource_id: str) -> LiveResource:
+        path = _path(kind, resource_id)
+        return self._resource(kind, self.request("DELETE", path), "DELETE", path)
 
-    def regenerate_direct_hash(self, ai_id: str) -> LiveAgent:
-        path = f"/ais/{ai_id}/direct-hash-regenerate"
-        return self._agent(self.request("POST", path, retry_unknown=True), "POST", path)
+    def regenerate(self, kind: Kind, resource_id: str) -> LiveResource:
+        path = _path(kind, resource_id) + "/direct-hash-regenerate"
+        return self._resource(kind, self.request("POST", path, retry_unknown=True), "POST", path)
 
     # -- calls and signup ------------------------------------------------------------------
 
@@ -250,15 +266,6 @@ class VoipbinClient:
         if not isinstance(token, str):
             raise ResponseError(f"{method} {path} answered a non-text next_page_token")
         return data["result"], token
-
-    def _agent(self, obj: Any, method: str, path: str) -> LiveAgent:
-        try:
-            agent = fields.live_from_api(obj)
-        except ValueError as exc:
-            raise ResponseError(f"{method} {path} answered an unexpected AI object: {exc}") \
-                from None
-        self._redact.add(agent.fields.get("engine_key"))  # live keys are secrets too
-        return agent
 
     def _count(self, method: str, path: str) -> None:
         with self._count_lock:
@@ -328,7 +335,7 @@ class VoipbinClient:
                                    response.status_code, delay)
                     waited += self._sleep(delay)
                     continue
-            if response.status_code in (502, 503, 504) and not repeatable:
+            if response.status_code in _GATEWAY and not repeatable:
                 raise OutcomeUnknownError(
                     method=method, path=path,
                     cause=f"answered {response.status_code} after the request was sent",
@@ -339,7 +346,7 @@ class VoipbinClient:
     def _retryable(self, status: int, method: str, repeatable: bool) -> bool:
         if status == 429:
             return True  # refused before processing: safe for every method
-        if status in (502, 503, 504):
+        if status in _GATEWAY:
             return repeatable
         return status == 500 and method in ("GET", "DELETE")
 
@@ -412,7 +419,16 @@ class VoipbinClient:
         if status == 500 and method in ("GET", "DELETE"):
             hint = _HINTS[502]
         return kind(method=method, path=path, status=status, reason=self._redact(reason),
-                    detail=self._redact(detail[:300]), request_id=request_id[:64], hint=hint)
+                    detail=self._redact(detail)[:300], request_id=request_id[:64], hint=hint)
+
+
+def _path(kind: Kind, resource_id: str) -> str:
+    """`/ais/<id>`, for a bare UUID only: an id from a tampered manifest such as
+    `../../v1.0/agents/<uuid>` must never become another resource's URL."""
+    if not _UUID.fullmatch(resource_id):
+        raise UsageError(f"{resource_id!r} is not a {kind.noun} id (a UUID)",
+                         hint="check the manifest: ids are written by `voipbin-iac apply`")
+    return f"{kind.path}/{resource_id}"
 
 
 def _retry_after(response: httpx.Response) -> float | None:

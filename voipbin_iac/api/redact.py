@@ -17,27 +17,29 @@ _MIN_SECRET = 4  # shorter "secrets" would redact ordinary words
 
 
 class Redactor:
-    """Replaces every known secret in a text with `***`. Thread-safe; secrets can be added."""
+    """Replaces every known secret in a text with `***` (or the label it was added with, such as
+    `${env:NAME}` for a value from the environment). Thread-safe; secrets can be added."""
 
     def __init__(self, *secrets: str) -> None:
         self._lock = threading.Lock()
-        self._secrets: tuple[str, ...] = ()
+        self._secrets: tuple[tuple[str, str], ...] = ()
         for secret in secrets:
             self.add(secret)
 
-    def add(self, secret: str | Secret | None) -> None:
+    def add(self, secret: str | Secret | None, label: str = MASK) -> None:
         value = secret.reveal() if isinstance(secret, Secret) else secret
         if not value or len(value) < _MIN_SECRET:
             return
         with self._lock:
-            if value not in self._secrets:
+            if all(known != value for known, _ in self._secrets):
                 # Longest first, so a secret containing another is masked whole.
-                self._secrets = tuple(sorted((*self._secrets, value), key=len, reverse=True))
+                self._secrets = tuple(sorted((*self._secrets, (value, label)),
+                                             key=lambda item: len(item[0]), reverse=True))
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret, label in self._secrets:
             if secret in text:
-                text = text.replace(secret, MASK)
+                text = text.replace(secret, label)
         return text
 
 

@@ -94,6 +94,12 @@ def _files(p: argparse.ArgumentParser, manifest: bool = True) -> None:
                        help="manifest path (default: <last file stem>.manifest.yaml beside it)")
 
 
+def _moved_files(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--files-moved", action="store_true",
+                   help="the desired files were renamed or reorganised: use the manifest that "
+                        "records other files, and record the new list")
+
+
 def _scope(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prune", action="store_true",
                    help="delete owned agents whose key left the file (never protected ones)")
@@ -126,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="show what apply would change (read-only)")
     _files(p)
     _scope(p)
+    _moved_files(p)
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     p.add_argument("--out", metavar="PLAN", help="save the plan for `apply --plan`")
     p.add_argument("--detailed-exitcode", action="store_true",
@@ -136,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("apply", help="make the account match the desired state")
     _files(p)
     _scope(p)
+    _moved_files(p)
     p.add_argument("--plan", metavar="PLAN", help="apply exactly this saved plan")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--force", action="store_true", help="go past the safety threshold")

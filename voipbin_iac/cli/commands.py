@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from ..api.client import Connection, VoipbinClient, connection_from_env
 from ..core import render
-from ..core.model import DesiredState, Plan
+from ..core.model import DesiredState, Manifest, Plan
 from ..core.plan import PlanOptions
 from ..core.secret import Secret
 from ..desired import config, schemacheck, schemadoc
@@ -37,6 +37,7 @@ from ..emulator import (
 from ..errors import ConfigError, IacError, Problem, RefusedError, UsageError
 from ..run import export, ops, workflow
 from ..run.executor import ExecOptions
+from ..run.livestate import read_live
 from ..state import manifest as manifests
 from ..state import savedplan
 from ..state.files import write_atomic
@@ -76,6 +77,8 @@ def _desired(files: list[str], console: Console, *,
     state = config.load(files, console.env, missing_env_ok=missing_env_ok)
     for agent in state.agents.values():
         console.redactor.add(agent.fields["engine_key"])
+    for name, value in state.env_used.items():
+        console.redactor.add(value, label=f"${{env:{name}}}")
     for warning in state.warnings:
         console.err(f"warning: {warning}")
     return state
@@ -116,6 +119,10 @@ def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, 
                                redactor=console.redactor)
         stack.callback(client.close)
         yield client, target
+
+
+def _account(connection: Connection) -> str:
+    return workflow.account_of(connection.base_url, connection.accesskey.reveal())
 
 
 def _check_rate(rate: float) -> None:
@@ -165,13 +172,13 @@ def plan(args: Namespace, console: Console) -> int:
     files = _files(args)
     desired = _desired(files, console)
     path = _manifest_path(args, files)
-    manifest, recovery = workflow.current_manifest(path, _logger())
     with _client(args, console) as (client, target):
-        the_plan, _, manifest = workflow.plan(client, desired, manifest, _options(args),
-                                              recovery)
+        planned = workflow.plan(client, desired, path, _options(args),
+                                files_moved=args.files_moved, log=_logger())
+        the_plan = planned.plan
         if args.out:
-            savedplan.save(Path(args.out), the_plan, desired, manifest, _options(args),
-                           workflow.account_of(client.connection))
+            savedplan.save(Path(args.out), the_plan, desired, planned.manifest, _options(args),
+                           _account(client.connection))
     ctx = _context(files, target, console)
     text = {"text": render.text, "markdown": render.markdown}.get(args.format)
     console.out(text(the_plan, ctx) if text else render.json_text(the_plan))
@@ -190,10 +197,11 @@ def apply(args: Namespace, console: Console) -> int:
                          "--exclude belong to the `plan --out` that made it")
     desired = _desired(files, console)
     saved = savedplan.load(Path(args.plan)) if args.plan else None
-    request = workflow.ApplyRequest(
-        manifest_path=_manifest_path(args, files), options=_options(args), saved=saved,
-        force=args.force, execution=ExecOptions(concurrency=args.concurrency))
     with _client(args, console) as (client, target):
+        request = workflow.ApplyRequest(
+            manifest_path=_manifest_path(args, files), options=_options(args), saved=saved,
+            account=_account(client.connection), force=args.force,
+            files_moved=args.files_moved, execution=ExecOptions(concurrency=args.concurrency))
         ctx = _context(files, target, console)
 
         progress = ProgressLine(console.stderr, console.clock, enabled=console.verbosity >= 0)
@@ -282,8 +290,15 @@ def export_(args: Namespace, console: Console) -> int:
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise UsageError(f"{args.out} exists", hint="pass --overwrite to replace it")
     with _client(args, console) as (client, target):
-        live = client.list_ais()
-    result = export.export(live, target)
+        live = read_live(client, Manifest())
+    out_files = (Path(args.out).name,) if args.out else ()
+    result = export.export(live, target, out_files)
+    for why in result.skipped:
+        console.err(f"warning: not exported: {why}")
+    if result.keys_hidden:
+        console.err("note: no AI shows an engine key, so none is written: VoIPBin shows every "
+                    "key it holds. If your platform hides them, add engine_key: ${env:...} to "
+                    "the agents before apply, or an update will blank them")
     if not args.out:
         console.out(result.text)
         console.err("note: no manifest written; use --out FILE to write FILE and its manifest")
@@ -291,13 +306,11 @@ def export_(args: Namespace, console: Console) -> int:
     out = Path(args.out)
     write_atomic(out, result.text)
     manifests.write(manifests.path_for(out), result.manifest)
-    console.err(f"exported {len(result.manifest.agents)} AIs to {out} and "
+    teams = f" and {len(result.manifest.teams)} teams" if result.manifest.teams else ""
+    console.err(f"exported {len(result.manifest.agents)} AIs{teams} to {out} and "
                 f"{manifests.path_for(out)}")
     for var, keys in sorted(result.variables.items()):
         console.err(f"  set {var} to the engine key of {', '.join(keys)}")
-    if result.unknown_keys:
-        console.err("warning: VoIPBin did not show the engine key of "
-                    f"{', '.join(result.unknown_keys)}; set their variables before apply")
     try:
         config.load([out], {var: "placeholder" for var in result.variables})
     except ConfigError as exc:
@@ -318,11 +331,13 @@ def _single_file_desired(args: Namespace, console: Console) -> DesiredState | No
 def import_(args: Namespace, console: Console) -> int:
     desired = _single_file_desired(args, console)
     path = _manifest_path(args, [args.file])
-    agent = desired.agents.get(args.key) if desired else None
+    agent = desired.get(args.key) if desired else None
     with _client(args, console) as (client, _):
-        done = ops.import_ai(client, path, args.key, args.id, agent)
+        done = ops.import_ai(client, path, args.key, args.id, agent,
+                             mask=desired.mask if desired else str)
     verb = "already owned" if done.already else "now owns"
-    console.out(f"{args.key} {verb} AI {done.entry.id} ({done.entry.name}): "
+    noun = "AI" if done.kind == "agent" else done.kind
+    console.out(f"{args.key} {verb} {noun} {done.entry.id} ({done.entry.name}): "
                 f"{done.entry.sip_uri or 'no direct hash yet'}\n")
     if desired is not None and agent is None:
         console.err(f"warning: {args.key} is not in {args.file}: add it, or `apply --prune` "
@@ -332,7 +347,7 @@ def import_(args: Namespace, console: Console) -> int:
 
 def rotate(args: Namespace, console: Console) -> int:
     path = _manifest_path(args, [args.file])
-    entry = ops.owned_entry(manifests.read(path), path, args.key)
+    _, entry = ops.owned_entry(manifests.read(path), path, args.key)
     if not args.yes and not _ask(console, f"Rotate {args.key}? {entry.sip_uri} stops working "
                                           "at once."):
         raise RefusedError("rotate cancelled; nothing was changed")

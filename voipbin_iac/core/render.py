@@ -45,6 +45,12 @@ def _multiline(change: FieldChange) -> bool:
 
 
 def _sensitive_text(change: FieldChange, action: str) -> str:
+    if change.template or (change.sensitive and change.field != "engine_key"):
+        written = f" {json.dumps(change.template, ensure_ascii=False)}" if change.template else ""
+        if action == "create":
+            return f"(from the environment{':' if written else ''}{written})"
+        return (f"(from the environment{':' if written else ''}{written}; changed "
+                f"{change.old or '(none)'} -> {change.new or '(none)'})")
     if action == "create":
         return "(sensitive)"
     if not change.new:
@@ -89,16 +95,35 @@ def _field_lines(change: Change, ctx: Context, indent: str) -> list[str]:
     return lines
 
 
+def _label(change: Change) -> str:
+    """`key`, or `key (team)` for kinds other than agents."""
+    return change.key if change.kind == "agent" else f"{change.key} ({change.kind})"
+
+
 def _heading(change: Change) -> str:
     ident = f" ({change.id})" if change.id else ""
     name = f" \"{change.name}\"" if change.name and change.name != change.key else ""
     drift = "  [drift]" if change.drift else ""
-    return f"{change.key}{name}{ident}: {change.action}, {change.impact} impact{drift}"
+    return f"{_label(change)}{name}{ident}: {change.action}, {change.impact} impact{drift}"
+
+
+def plural(count: int, word: str) -> str:
+    """`1 agent`, `2 agents`, `1 unmanaged AI`, `2 unmanaged AIs`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+_NOUNS = {"agent": "AI", "team": "team"}
+
+
+def unmanaged_text(plan: Plan) -> str:
+    parts = [plural(n, f"unmanaged {_NOUNS.get(kind, kind)}")
+             for kind, n in sorted(plan.unmanaged.items()) if n or kind == "agent"]
+    return ", ".join(parts) or "0 unmanaged AIs"
 
 
 def summary_line(plan: Plan) -> str:
     parts = [f"{plan.count(a)} to {a}" for a in ("create", "update", "adopt", "delete")]
-    extra = [f"{len(plan.unchanged)} unchanged", f"{plan.unmanaged} unmanaged"]
+    extra = [f"{len(plan.unchanged)} unchanged", unmanaged_text(plan)]
     if plan.moves:
         extra.insert(0, f"{len(plan.moves)} moved")
     if plan.kept:
@@ -110,7 +135,7 @@ def text(plan: Plan, ctx: Context = Context()) -> str:
     """The plan for a terminal."""
     where = ", ".join(ctx.files) or "the desired state"
     against = f" against {ctx.target}" if ctx.target else ""
-    count = f"{plan.live_count} live AI{'' if plan.live_count == 1 else 's'}"
+    count = plural(plan.live_count, "live resource")
     out = [f"voipbin-iac plan for {where}{against} ({count})", ""]
     for change in plan.changes:
         symbol = _paint(_SYMBOL[change.action], _COLOUR[change.action], ctx)
@@ -132,8 +157,10 @@ def text(plan: Plan, ctx: Context = Context()) -> str:
     if plan.moves or plan.kept or plan.forgotten or plan.warnings or plan.safety.exceeded:
         out.append("")
     if not plan.has_changes:
-        out.append(f"No changes. The account matches the desired state "
-                   f"({len(plan.unchanged)} agents, {plan.unmanaged} unmanaged AIs).")
+        scope = " for the targeted resources" if plan.targeted else ""
+        out.append(f"No changes. The account matches the desired state{scope} "
+                   f"({plural(len(plan.unchanged), 'resource')} unchanged, "
+                   f"{unmanaged_text(plan)}).")
     else:
         out.append(summary_line(plan))
     return "\n".join(out) + "\n"
@@ -158,21 +185,22 @@ def markdown(plan: Plan, ctx: Context = Context()) -> str:
     where = ", ".join(f"`{f}`" for f in ctx.files) or "the desired state"
     out = [f"### voipbin-iac plan for {where}", ""]
     if not plan.has_changes:
-        out.append(f"**No changes.** The account matches ({len(plan.unchanged)} agents, "
-                   f"{plan.unmanaged} unmanaged AIs).")
+        out.append(f"**No changes.** The account matches "
+                   f"({plural(len(plan.unchanged), 'resource')} unchanged, "
+                   f"{unmanaged_text(plan)}).")
         return "\n".join(out) + "\n"
     out.append(f"**{summary_line(plan)[6:-1]}**")
     out.append("")
     if plan.changes:
-        out += ["| | agent | action | impact | fields |", "|---|---|---|---|---|"]
+        out += ["| | key | action | impact | fields |", "|---|---|---|---|---|"]
         for c in plan.changes:
             drift = " (drift)" if c.drift else ""
             fields = ", ".join(f"`{f.field}`" for f in c.fields) or "-"
-            out.append(f"| `{_SYMBOL[c.action]}` | `{_md_cell(c.key)}` | {c.action}{drift} | "
+            out.append(f"| `{_SYMBOL[c.action]}` | `{_md_cell(_label(c))}` | {c.action}{drift} | "
                        f"{c.impact} | {_md_cell(fields)} |")
         out.append("")
         for c in plan.changes:
-            out.append(f"<details><summary><code>{c.key}</code>: {c.action} "
+            out.append(f"<details><summary><code>{_label(c)}</code>: {c.action} "
                        f"({c.impact} impact)</summary>")
             out += ["", "```diff"]
             out += _diff_block(c)
@@ -209,7 +237,7 @@ def _diff_block(change: Change) -> list[str]:
 
 
 def result_text(result: ApplyResult, ctx: Context = Context()) -> str:
-    """What an apply did, one line per change, then the verdict."""
+    """What an apply did, one line per change, then a recap of what failed and the verdict."""
     out = []
     verbs = {"create": "created", "update": "updated", "adopt": "adopted", "delete": "deleted"}
     for o in result.outcomes:
@@ -217,24 +245,44 @@ def result_text(result: ApplyResult, ctx: Context = Context()) -> str:
         if o.status == "done":
             uri = o.live.sip_uri if o.live and c.action != "delete" else ""
             mark = _paint("ok", "32", ctx)
-            out.append(f"{mark}      {verbs[c.action]} {c.key}" + (f"  {uri}" if uri else ""))
+            out.append(f"{mark}      {verbs[c.action]} {_label(c)}" + (f"  {uri}" if uri else ""))
         elif o.status == "failed":
-            out.append(f"{_paint('FAILED', '31', ctx)}  {c.action} {c.key}: {o.reason}")
+            out.append(f"{_paint('FAILED', '31', ctx)}  {c.action} {_label(c)}: {o.reason}")
+        elif o.status == "unknown":
+            out.append(f"{_paint('UNKNOWN', '33', ctx)} {c.action} {_label(c)}: {o.reason}")
         else:
-            out.append(f"skipped {c.action} {c.key}: {o.reason}")
+            out.append(f"skipped {c.action} {_label(c)}: {o.reason}")
     for key in result.regenerated:
         out.append(f"ok      gave {key} a direct hash (it had none)")
+    if result.save_errors:
+        out.append("")
+        out.append("The SIP URIs the account now has (the manifest could not be saved):")
+        out += [f"  {key}: {uri or '(no direct hash)'}" for key, uri in result.sip_uris.items()]
+    failed = [o for o in result.outcomes if o.status in ("failed", "unknown")]
+    if failed:
+        out.append("")
+        out.append(f"{plural(len(failed), 'change')} did not go through:")
+        out += [f"  {_label(o.change)}: {o.change.action} {o.status}: "
+                f"{o.reason.splitlines()[0] if o.reason else ''}" for o in failed]
     data = result_to_data(result)["counts"]
-    tail = f"Apply: {data['done']} done, {data['failed']} failed, {data['skipped']} skipped."
+    tail = f"Apply: {data['done']} done, {data['failed']} failed, {data['skipped']} skipped"
+    tail += f", {data['unknown']} unknown." if data["unknown"] else "."
+    if result.stopped:
+        tail += f" Stopped: {result.stopped}."
     if result.interrupted:
         tail += " Interrupted: the manifest records what was done; run apply again to finish."
+    elif result.verified and result.targeted:
+        tail += (" Verified for the targeted resources (--target/--exclude); others may still "
+                 "differ: run plan to see them.")
     elif result.verified:
         tail += " Verified: the account matches the desired state."
     elif result.remaining is None:
         tail += " Not verified: the account could not be re-read; run plan to check."
     elif not result.failed:
-        tail += f" Not verified: {result.remaining} changes remain; run plan to see them."
-    if result.manifest_path:
+        tail += f" Not verified: {plural(result.remaining, 'change')} remain; run plan to see them."
+    for problem in result.save_errors:
+        tail += f" Not saved: {problem}."
+    if result.manifest_path and not result.save_errors:
         tail += f" Manifest: {result.manifest_path}"
     out.append(tail)
     return "\n".join(out) + "\n"

@@ -24,7 +24,8 @@ def summary(plan: Plan) -> dict[str, Any]:
         "moved": len(plan.moves),
         "unchanged": len(plan.unchanged),
         "kept": len(plan.kept),
-        "unmanaged": plan.unmanaged,
+        "unmanaged": plan.unmanaged_total,
+        "unmanaged_by_kind": dict(plan.unmanaged),
         "live": plan.live_count,
         "has_changes": plan.has_changes,
     }
@@ -32,6 +33,7 @@ def summary(plan: Plan) -> dict[str, Any]:
 
 def change_to_data(change: Change) -> dict[str, Any]:
     return {
+        "kind": change.kind,
         "action": change.action,
         "key": change.key,
         "name": change.name,
@@ -40,13 +42,18 @@ def change_to_data(change: Change) -> dict[str, Any]:
         "drift": change.drift,
         "sip_uri": change.sip_uri,
         "tm_update": change.tm_update,
+        "tm_create": change.tm_create,
         "notes": list(change.notes),
-        "fields": [
-            {"field": f.field, "old": f.old, "new": f.new, "impact": f.impact,
-             "sensitive": f.sensitive}
-            for f in change.fields
-        ],
+        "fields": [_field_data(f) for f in change.fields],
     }
+
+
+def _field_data(f: FieldChange) -> dict[str, Any]:
+    data = {"field": f.field, "old": f.old, "new": f.new, "impact": f.impact,
+            "sensitive": f.sensitive}
+    if f.template:
+        data["template"] = f.template
+    return data
 
 
 def plan_to_data(plan: Plan) -> dict[str, Any]:
@@ -59,6 +66,8 @@ def plan_to_data(plan: Plan) -> dict[str, Any]:
         "kept": list(plan.kept),
         "forgotten": list(plan.forgotten),
         "bindings": dict(plan.bindings),
+        "kinds": dict(plan.kinds),
+        "targeted": plan.targeted,
         "safety": {
             "owned": plan.safety.owned,
             "touched": plan.safety.touched,
@@ -84,7 +93,9 @@ def plan_from_data(data: Any) -> Plan:
                 impact=c["impact"], drift=bool(c["drift"]), sip_uri=c["sip_uri"],
                 tm_update=c["tm_update"], notes=tuple(c["notes"]),
                 fields=tuple(FieldChange(f["field"], f["old"], f["new"], f["impact"],
-                                         bool(f["sensitive"])) for f in c["fields"]),
+                                         bool(f["sensitive"]), str(f.get("template", "")))
+                             for f in c["fields"]),
+                kind=str(c.get("kind", "agent")), tm_create=c.get("tm_create"),
             )
             for c in data["changes"]
         )
@@ -96,11 +107,14 @@ def plan_from_data(data: Any) -> Plan:
             unchanged=tuple(data["unchanged"]),
             kept=tuple(data["kept"]),
             forgotten=tuple(data["forgotten"]),
-            unmanaged=int(data["summary"]["unmanaged"]),
+            unmanaged={str(k): int(v) for k, v in data["summary"].get(
+                "unmanaged_by_kind", {"agent": data["summary"]["unmanaged"]}).items()},
             live_count=int(data["summary"]["live"]),
             safety=SafetyCheck(int(safety["owned"]), int(safety["touched"]),
                                float(safety["limit_percent"]), int(safety["min_owned"])),
             warnings=tuple(data["warnings"]),
+            kinds={str(k): str(v) for k, v in data.get("kinds", {}).items()},
+            targeted=bool(data.get("targeted", False)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StalePlanError(f"the saved plan is damaged ({type(exc).__name__}: {exc})",
@@ -108,7 +122,7 @@ def plan_from_data(data: Any) -> Plan:
 
 
 def result_to_data(result: ApplyResult) -> dict[str, Any]:
-    counts: dict[str, int] = {"done": 0, "failed": 0, "skipped": 0}
+    counts: dict[str, int] = {"done": 0, "failed": 0, "skipped": 0, "unknown": 0}
     for outcome in result.outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     return {
@@ -120,8 +134,13 @@ def result_to_data(result: ApplyResult) -> dict[str, Any]:
         "manifest": result.manifest_path,
         "counts": counts,
         "regenerated": list(result.regenerated),
+        "targeted": result.targeted,
+        "sip_uris": dict(result.sip_uris),
+        "save_errors": list(result.save_errors),
+        "stopped": result.stopped,
         "outcomes": [
             {
+                "kind": o.change.kind,
                 "key": o.change.key,
                 "action": o.change.action,
                 "status": o.status,

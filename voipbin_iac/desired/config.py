@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..core.catalog import ENGINE_MODELS, WRITE_FIELDS
-from ..core.fields import blank, canonical
-from ..core.model import DesiredAgent, DesiredState, Safety
+from ..core.kinds.agent import AGENT_KIND, canonical
+from ..core.model import AGENT, TEAM, DesiredResource, DesiredState, Safety
 from ..core.secret import Secret
 from ..errors import ConfigError, Location, Problem
-from . import envsubst, schemacheck, yamlsrc
+from . import envsubst, schemacheck, teams, yamlsrc
 
-_TOP_MAPPINGS = ("defaults", "agents", "moved", "safety")
+_TOP_MAPPINGS = ("defaults", "agents", "teams", "moved", "safety")
 _PROMPTS = frozenset({"init_prompt", "init_prompt_file"})  # one field, two spellings
 
 
@@ -42,6 +42,8 @@ class _Merged:
     defaults: dict[str, _Source] = field(default_factory=dict)
     agents: dict[str, dict[str, _Source]] = field(default_factory=dict)
     agent_locations: dict[str, Location] = field(default_factory=dict)
+    teams: dict[str, dict[str, teams.Sourced]] = field(default_factory=dict)
+    team_locations: dict[str, Location] = field(default_factory=dict)
     moved: dict[str, _Source] = field(default_factory=dict)
     safety: dict[str, Any] = field(default_factory=dict)
     from_env: frozenset[str] = frozenset()  # values taken from the environment: never quoted
@@ -65,17 +67,24 @@ def load(paths: Sequence[str | Path], env: Mapping[str, str], *,
     if merged.defaults.keys() >= _PROMPTS:
         problems.append(_exclusive(merged.defaults))
     agents = {key: _agent(key, merged, problems) for key in sorted(merged.agents)}
-    moved = _moved(merged, agents, problems)
+    team_list = {key: teams.build_team(key, merged.teams[key], merged.team_locations[key],
+                                       agents, problems) for key in sorted(merged.teams)}
+    for key in sorted(team_list.keys() & agents.keys()):
+        problems.append(Problem(merged.team_locations[key], f"teams.{key}: '{key}' is also an "
+                                "agent key; keys are unique across agents and teams"))
+    moved = _moved(merged, {**agents, **team_list}, problems)
     _check_names(agents, problems)
+    _check_names(team_list, problems)
     errors = {p for p in problems if p.severity == "error"}  # a default's problem, once
     if errors:
         raise ConfigError(list(errors))
     safety = Safety(
         max_change_percent=float(merged.safety.get("max_change_percent", 30.0)),
         min_owned=int(merged.safety.get("min_owned", 10)),
+        adopt=str(merged.safety.get("adopt", "unique-name")),
     )
     return DesiredState(
-        agents=agents,
+        resources={AGENT: agents, TEAM: team_list},
         moved=moved,
         safety=safety,
         files=tuple(str(p) for p in paths),
@@ -97,8 +106,9 @@ def _read_into(path: Path, env: Mapping[str, str], merged: _Merged,
     for name in _TOP_MAPPINGS:
         if name in raw and raw[name] is None:
             raw[name] = {}
-    if isinstance(raw.get("agents"), dict):
-        raw["agents"] = {k: ({} if v is None else v) for k, v in raw["agents"].items()}
+    for section in ("agents", "teams"):
+        if isinstance(raw.get(section), dict):
+            raw[section] = {k: ({} if v is None else v) for k, v in raw[section].items()}
     doc = yamlsrc.Document(doc.file, raw, doc.locations)
     data, problems, from_env = envsubst.expand(doc, env, missing_ok=missing_env_ok)
     merged.from_env |= from_env
@@ -121,13 +131,18 @@ def _read_into(path: Path, env: Mapping[str, str], merged: _Merged,
         for key, value in spec.items():
             where = doc.where(("agents", agent_key, key))
             target[key] = _Source(value, where, base, raw["agents"][agent_key][key])
+    for team_key, spec in data.get("teams", {}).items():
+        target = merged.teams.setdefault(team_key, {})
+        merged.team_locations.setdefault(team_key, doc.where(("teams", team_key)))
+        for key, value in spec.items():
+            target[key] = (value, doc.where(("teams", team_key, key)), doc.where)
     for old, new in data.get("moved", {}).items():
         merged.moved[old] = _Source(new, doc.where(("moved", old)), base)
     merged.safety.update(data.get("safety", {}))
     return problems
 
 
-def _agent(key: str, merged: _Merged, problems: list[Problem]) -> DesiredAgent:
+def _agent(key: str, merged: _Merged, problems: list[Problem]) -> DesiredResource:
     """Merge defaults under one agent, read its prompt file, canonicalise its fields."""
     own = merged.agents[key]
     here = merged.agent_locations[key]
@@ -149,14 +164,15 @@ def _agent(key: str, merged: _Merged, problems: list[Problem]) -> DesiredAgent:
     for name in WRITE_FIELDS:
         src = sources.get(name)
         if src is None:
-            fields[name] = canonical(name, key) if name == "name" else blank(name)
+            fields[name] = canonical(name, key) if name == "name" else AGENT_KIND.blank(name)
             continue
         locations[name] = src.location
         value = Secret(src.value) if name == "engine_key" else src.value
         fields[name] = canonical(name, value)
     _check_agent(key, fields, sources, here, problems, merged.from_env)
     protect = sources.get("protect")
-    return DesiredAgent(
+    return DesiredResource(
+        kind=AGENT,
         key=key,
         fields=fields,
         protect=bool(protect.value) if protect else False,
@@ -207,30 +223,43 @@ def _check_agent(key: str, fields: Mapping[str, Any], sources: Mapping[str, _Sou
         ))
 
 
-def _moved(merged: _Merged, agents: Mapping[str, DesiredAgent],
+def _moved(merged: _Merged, keys: Mapping[str, DesiredResource],
            problems: list[Problem]) -> dict[str, str]:
+    """`old: new` renames, chains resolved (`a: b` left in place and `b: c` added mean `a` and
+    `b` both moved to `c`); each old key maps to the key it ends at."""
+    direct = {old: src.value for old, src in merged.moved.items()}
     moved: dict[str, str] = {}
     targets: dict[str, str] = {}
     for old, src in sorted(merged.moved.items()):
         new = src.value
         if old == new:
             problems.append(Problem(src.location, f"moved.{old}: a key cannot move to itself"))
-        elif old in agents:
-            problems.append(Problem(src.location, f"moved.{old}: '{old}' is still an agent key; "
-                                                  "remove it from agents or from moved"))
-        elif new not in agents:
+            continue
+        if old in keys:
+            problems.append(Problem(src.location, f"moved.{old}: '{old}' is still a key in the "
+                                                  "files; remove it there or from moved"))
+            continue
+        if new in targets:
+            problems.append(Problem(src.location, f"moved.{old}: '{new}' is already the target "
+                                                  f"of '{targets[new]}'"))
+            continue
+        targets[new] = old
+        seen = [old]
+        while new not in keys and new in direct and new not in seen:
+            seen.append(new)
+            new = direct[new]
+        if new in seen:
+            problems.append(Problem(src.location, f"moved.{old}: the renames go round in a "
+                                                  f"circle ({' -> '.join([*seen, new])})"))
+        elif new not in keys:
             problems.append(Problem(src.location, f"moved.{old}: target '{new}' is not an agent "
-                                                  "key in agents"))
-        elif new in targets:
-            problems.append(Problem(src.location, f"moved.{old}: '{new}' is already the target of "
-                                                  f"'{targets[new]}'"))
+                                                  "or team key in the files"))
         else:
             moved[old] = new
-            targets[new] = old
     return moved
 
 
-def _check_names(agents: Mapping[str, DesiredAgent], problems: list[Problem]) -> None:
+def _check_names(agents: Mapping[str, DesiredResource], problems: list[Problem]) -> None:
     by_name: dict[str, list[str]] = {}
     for key, agent in agents.items():
         by_name.setdefault(agent.name, []).append(key)

@@ -41,6 +41,16 @@ def markdown() -> str:
     out += _rows(top)
     out += ["", "Each agent under `agents:` (and, except `name`, under `defaults:`):", ""]
     out += _rows(schema["$defs"]["agent"]["properties"])
+    if "team" in schema["$defs"]:
+        out += ["", "Each team under `teams:`:", ""]
+        out += _rows(schema["$defs"]["team"]["properties"])
+        member = schema["$defs"]["member"]
+        out += ["", "Each member under a team's `members:`:", ""]
+        out += _rows(member["properties"])
+        transition = member["properties"]["transitions"]["additionalProperties"]
+        out += ["", "Each transition under a member's `transitions:` (keyed by function name):",
+                ""]
+        out += _rows(transition["properties"])
     out += ["", "`safety:`", ""]
     out += _rows(props["safety"]["properties"])
     return "\n".join(out) + "\n"

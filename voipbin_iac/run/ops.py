@@ -1,16 +1,19 @@
-"""Single-agent operations: `import` an existing AI, `rotate` its SIP URI, place a test `call`,
-and `signup` for a new account. Each returns what happened; the CLI prints it.
+"""Single-resource operations: `import` an existing AI or team, `rotate` its SIP URI, place a
+test `call`, and `signup` for a new account. Each returns what happened; the CLI prints it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..api.client import VoipbinClient
-from ..core.model import DesiredAgent, Manifest, ManifestEntry
+from ..api.protocol import AiApi
+from ..core.kinds import BY_NAME, KINDS, Kind, Refs
+from ..core.model import DesiredResource, LiveResource, Manifest, ManifestEntry
 from ..errors import IacError, NotFoundError, ResponseError, UsageError
 from ..state import lock
 from ..state import manifest as manifests
@@ -22,38 +25,59 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 @dataclass(frozen=True)
 class Imported:
     key: str
+    kind: str
     entry: ManifestEntry
     already: bool
 
 
-def import_ai(client: VoipbinClient, manifest_path: Path, key: str, ai_id: str,
-              desired: DesiredAgent | None) -> Imported:
-    """Record the existing AI `ai_id` as owned by `key` in the manifest."""
+def _find(api: AiApi, res_id: str, kinds: list[Kind]) -> tuple[Kind, LiveResource]:
+    for kind in kinds:
+        try:
+            return kind, api.get(kind, res_id)
+        except NotFoundError:
+            continue
+    nouns = " or ".join(f"{k.noun}" for k in kinds)
+    raise UsageError(f"there is no {nouns} {res_id} in this account",
+                     hint="list the account's resources with `voipbin-iac export`")
+
+
+def import_ai(api: AiApi, manifest_path: Path, key: str, res_id: str,
+              desired: DesiredResource | None, mask: Callable[[str], str] = str) -> Imported:
+    """Record the existing resource `res_id` (an AI or a team) as owned by `key`."""
     if not _KEY.match(key):
-        raise UsageError(f"'{key}' is not a valid agent key (1-63 letters, digits, _ . -)")
-    if not _UUID.match(ai_id):
-        raise UsageError(f"'{ai_id}' is not an AI id (a UUID such as the ones `plan` lists)")
+        raise UsageError(f"'{key}' is not a valid key (1-63 letters, digits, _ . -)")
+    if not _UUID.match(res_id):
+        raise UsageError(f"'{res_id}' is not an id (a UUID such as the ones `plan` lists)")
+    res_id = res_id.lower()
     with lock.ApplyLock(lock.path_for(manifest_path)):
         manifest = manifests.read(manifest_path)
-        owner = manifest.key_of(ai_id)
+        owner = manifest.key_of(res_id)
         if owner is not None and owner != key:
-            raise UsageError(f"AI {ai_id} is already owned by '{owner}' in {manifest_path}",
+            raise UsageError(f"{res_id} is already owned by '{owner}' in {manifest_path}",
                              hint=f"use `moved: {{{owner}: {key}}}` in the file to rename a key")
-        current = manifest.agents.get(key)
-        try:
-            live = client.get_ai(ai_id)
-        except NotFoundError:
-            raise UsageError(f"there is no AI {ai_id} in this account",
-                             hint="list the account's AIs with `voipbin-iac export`") from None
-        if live.tm_delete is not None:
-            raise UsageError(f"AI {ai_id} was deleted at {live.tm_delete}; it cannot be owned")
-        if current is not None and current.id != ai_id:
+        current = manifest.find(key)
+        kinds = [BY_NAME[desired.kind]] if desired is not None else list(KINDS)
+        if current is not None:
+            kinds = [BY_NAME[current[0]]]
+        kind, live = _find(api, res_id, kinds)
+        if live.deleted:
+            raise UsageError(f"{kind.noun} {res_id} was deleted at {live.tm_delete}; it cannot "
+                             "be owned")
+        if manifest.account and live.customer_id and live.customer_id != manifest.account:
+            raise UsageError(f"{kind.noun} {res_id} belongs to another account than "
+                             f"{manifest_path}")
+        if current is not None and current[1].id != res_id:
             raise UsageError(
-                f"'{key}' already owns AI {current.id} in {manifest_path}",
+                f"'{key}' already owns {current[1].id} in {manifest_path}",
                 hint="pick another key, or delete that entry first if it is wrong")
-        entry = manifests.entry_for(live, desired, current)
-        manifests.write(manifest_path, manifests.with_entries(manifest, {key: entry}))
-    return Imported(key, entry, already=current is not None)
+        previous = current[1] if current is not None else None
+        entry = kind.entry(live, desired, previous, applied=False, name=mask(live.name),
+                           refs=Refs(ids={key: live.id}))
+        updated = manifests.with_entries(manifest, kind.name, {key: entry})
+        if not updated.account and live.customer_id:
+            updated = Manifest(updated.entries, account=live.customer_id, files=updated.files)
+        manifests.write(manifest_path, updated)
+    return Imported(key, kind.name, entry, already=previous is not None)
 
 
 @dataclass(frozen=True)
@@ -63,27 +87,28 @@ class Rotated:
     new_uri: str
 
 
-def owned_entry(manifest: Manifest, manifest_path: Path, key: str) -> ManifestEntry:
-    entry = manifest.agents.get(key)
-    if entry is None:
-        known = ", ".join(sorted(manifest.agents)) or "none"
+def owned_entry(manifest: Manifest, manifest_path: Path, key: str) -> tuple[str, ManifestEntry]:
+    """The kind and entry `key` owns, or a clear error."""
+    found = manifest.find(key)
+    if found is None:
+        known = ", ".join(sorted(k for _, k, _ in manifest.items())) or "none"
         raise UsageError(f"'{key}' is not in {manifest_path} (owned keys: {known})",
                          hint="run `voipbin-iac apply` first, or check the key")
-    return entry
+    return found
 
 
-def rotate(client: VoipbinClient, manifest_path: Path, key: str) -> Rotated:
-    """Give `key`'s AI a new direct hash (a new SIP URI) and record it."""
+def rotate(api: AiApi, manifest_path: Path, key: str) -> Rotated:
+    """Give `key`'s resource a new direct hash (a new SIP URI) and record it."""
     with lock.ApplyLock(lock.path_for(manifest_path)):
         manifest = manifests.read(manifest_path)
-        entry = owned_entry(manifest, manifest_path, key)
-        live = client.regenerate_direct_hash(entry.id)
+        kind_name, entry = owned_entry(manifest, manifest_path, key)
+        kind = BY_NAME[kind_name]
+        live = api.regenerate(kind, entry.id)
         if not live.direct_hash:
-            raise ResponseError(f"POST /ais/{entry.id}/direct-hash-regenerate answered "
+            raise ResponseError(f"POST {kind.path}/{entry.id}/direct-hash-regenerate answered "
                                 "without a direct_hash")
-        new = ManifestEntry(entry.id, live.name, live.direct_hash, entry.engine_key_fingerprint,
-                            entry.fingerprint, entry.protect)
-        manifests.write(manifest_path, manifests.with_entries(manifest, {key: new}))
+        new = replace(entry, direct_hash=live.direct_hash)
+        manifests.write(manifest_path, manifests.with_entries(manifest, kind_name, {key: new}))
     return Rotated(key, entry.sip_uri, new.sip_uri)
 
 
@@ -112,7 +137,7 @@ class Called:
 def call(client: VoipbinClient, manifest: Manifest, manifest_path: Path, key: str,
          source: str) -> Called:
     """Place a test call from `source` to `key`'s SIP URI through `POST /v1.0/calls`."""
-    entry = owned_entry(manifest, manifest_path, key)
+    _, entry = owned_entry(manifest, manifest_path, key)
     if not entry.sip_uri:
         raise UsageError(f"'{key}' has no direct hash yet", hint="run `voipbin-iac apply`")
     body = {"source": address(source), "destinations": [{"type": "sip", "target": entry.sip_uri}]}

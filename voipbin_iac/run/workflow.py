@@ -1,7 +1,8 @@
-"""The plan and apply use cases: lock, recovery, listing, planning, executing, verifying, and
-writing the manifest, in that order and with every failure leaving a true manifest behind.
+"""The plan and apply use cases: locks, ownership checks, recovery, reading the live state,
+planning, executing, verifying and writing the manifest, in that order, with every failure
+leaving a true manifest behind (or, when even that cannot be written, the truth on stdout).
 
-The CLI builds the client and the desired state and calls `plan` or `apply` here; nothing in
+The CLI builds the API client and the desired state and calls `plan` or `apply` here; nothing in
 this module prints or exits.
 """
 
@@ -15,12 +16,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..api.client import Connection, VoipbinClient
+from ..api.protocol import AiApi
 from ..core.clock import Clock
+from ..core.kinds import BY_NAME, Refs
 from ..core.model import (
     ApplyResult,
     DesiredState,
-    LiveAgent,
+    LiveResource,
+    LiveState,
     Manifest,
     ManifestEntry,
     Outcome,
@@ -28,231 +31,278 @@ from ..core.model import (
 )
 from ..core.plan import PlanOptions, build_plan
 from ..core.secret import fingerprint
-from ..core.writes import CLOCK_SKEW, match_created
-from ..errors import IacError, NotFoundError, RefusedError, SafetyError
-from ..state import applylog as journal
-from ..state import lock, savedplan
+from ..errors import FileError, IacError, RefusedError, SafetyError, StalePlanError
+from ..state import applylog, files, lock, savedplan
 from ..state import manifest as manifests
+from . import ownership
 from .executor import ExecOptions, Executor, Progress
+from .livestate import read_live, refresh
+from .recovery import resolve_pending
 
 
-def account_of(connection: Connection) -> str:
-    """Which account a plan is for, without the key: a fingerprint of URL and key."""
-    return fingerprint(f"{connection.base_url}|{connection.accesskey.reveal()}")
+def account_of(base_url: str, accesskey: str) -> str:
+    """Which account a saved plan is for, without the key: a fingerprint of URL and key."""
+    return fingerprint(f"{base_url}|{accesskey}")
 
 
-def current_manifest(path: Path, log: logging.Logger | None = None,
-                     recorded: Manifest | None = None) -> tuple[Manifest, journal.Recovery]:
-    """The manifest (`recorded`, when already read), plus the bindings an interrupted apply
-    made that it does not show yet."""
-    recorded = manifests.read(path) if recorded is None else recorded
-    recovery = journal.recover(journal.path_for(path))
-    if recovery and log is not None:
-        log.warning("recovering what an earlier apply left unsettled (interrupted, or creates "
-                    "with no answer), from %s", journal.path_for(path))
-    return recovery.apply_to(recorded), recovery
+@dataclass(frozen=True)
+class Planned:
+    """A plan and everything it was made from."""
+
+    plan: Plan
+    live: LiveState
+    manifest: Manifest  # what the plan used: the recorded one, recovery applied
+    recorded: Manifest  # as it is on disk
+    recovery: applylog.Recovery
+    near: ownership.Neighbours
 
 
-def resolve_pending(manifest: Manifest, recovery: journal.Recovery, desired: DesiredState,
-                    live: list[LiveAgent]) -> Manifest:
-    """Bind the AIs that an interrupted apply's unanswered creates made (see `journal`)."""
-    keys = [k for k in sorted(recovery.pending)
-            if k in desired.agents and k not in manifest.agents]
-    if not keys or recovery.started is None:
-        return manifest
-    taken = {e.id for e in manifest.agents.values()}
-    found = match_created([desired.agents[k] for k in keys], live, taken,
-                          recovery.started - CLOCK_SKEW)
-    return manifests.with_entries(manifest, {
-        key: ManifestEntry(id=ai.id, name=ai.name) for key, ai in found.items()})
-
-
-def plan(client: VoipbinClient, desired: DesiredState, manifest: Manifest,
-         options: PlanOptions, recovery: journal.Recovery | None = None
-         ) -> tuple[Plan, list[LiveAgent], Manifest]:
-    """List the live AIs (pages of 100) and build the plan; also return the manifest it used."""
-    live = client.list_ais()
-    live += _missing_from_listing(client, manifest, live)
+def plan(api: AiApi, desired: DesiredState, manifest_path: Path, options: PlanOptions, *,
+         files_moved: bool = False, log: logging.Logger | None = None) -> Planned:
+    """Read the manifest (with what an interrupted apply left), check whose it is, read the
+    live state and build the plan. Read-only."""
+    log = log or logging.getLogger("voipbin_iac.run")
+    recorded = manifests.read(manifest_path)
+    recovery = applylog.read(applylog.path_for(manifest_path))
     if recovery:
-        manifest = resolve_pending(manifest, recovery, desired, live)
-    return build_plan(desired, live, manifest, options), live, manifest
-
-
-def _missing_from_listing(client: VoipbinClient, manifest: Manifest,
-                          live: list[LiveAgent]) -> list[LiveAgent]:
-    """Owned AIs the listing did not show, fetched one by one (normally none).
-
-    Before planning a re-create (a new SIP URI for every caller) or forgetting an agent, make
-    sure its AI is really gone: the cursor could skip a row, and only a `GET` says deleted.
-    """
-    seen = {a.id for a in live}
-    found = []
-    for entry in manifest.agents.values():
-        if entry.id in seen:
-            continue
-        try:
-            ai = client.get_ai(entry.id)
-        except NotFoundError:
-            continue
-        if ai.tm_delete is None:
-            found.append(ai)
-    return found
+        log.warning("recovering what an earlier apply left unsettled (interrupted, or creates "
+                    "with no answer), from %s", applylog.path_for(manifest_path))
+    manifest = recovery.apply_to(recorded)
+    ownership.check_files(manifest, desired.files, manifest_path, files_moved)
+    near = ownership.neighbours(manifest_path)
+    for path in near.unreadable:
+        log.warning("%s looks like a manifest but cannot be read; its resources are not "
+                    "protected from adoption here", path)
+    warning = ownership.same_files_elsewhere(near, desired.files, manifest_path)
+    if warning:
+        log.warning("%s", warning)
+    live = read_live(api, manifest)
+    ownership.check_account(manifest, live, manifest_path)
+    manifest, _ = resolve_pending(manifest, recovery, live, near.elsewhere.owners)
+    the_plan = build_plan(desired, live, manifest, options, near.elsewhere)
+    return Planned(the_plan, live, manifest, recorded, recovery, near)
 
 
 @dataclass(frozen=True)
 class ApplyRequest:
-    """Everything `apply` needs besides the client and the desired state."""
+    """Everything `apply` needs besides the API and the desired state."""
 
     manifest_path: Path
     options: PlanOptions
     saved: savedplan.SavedPlan | None = None
+    account: str = ""  # `account_of` the connection, for a saved plan
     force: bool = False
+    files_moved: bool = False
     execution: ExecOptions = field(default_factory=ExecOptions)
     # The account-wide lock (the lease kept on the VoIPBin account): entered after the local
     # lock and before the live state is read, left when the apply ends. None: no account lock.
     account_lock: Callable[[], AbstractContextManager[object]] | None = None
 
 
-def apply(client: VoipbinClient, desired: DesiredState, request: ApplyRequest, *,
+def apply(api: AiApi, desired: DesiredState, request: ApplyRequest, *,
           clock: Clock, confirm: Callable[[Plan], bool], stop: threading.Event | None = None,
           progress: Progress | None = None,
           log: logging.Logger | None = None) -> tuple[Plan, ApplyResult]:
     """Plan (or take the saved plan), confirm, execute, verify, write the manifest."""
     log = log or logging.getLogger("voipbin_iac.run")
     path = request.manifest_path
+    stop = stop or threading.Event()
     with lock.ApplyLock(lock.path_for(path)) as held, \
             (request.account_lock or contextlib.nullcontext)():
         if held.stale:
             log.warning("%s", held.stale)
-        recorded = manifests.read(path)
-        manifest, recovery = current_manifest(path, log, recorded)
-        listed: dict[str, LiveAgent] | None = None
+        try:
+            files.check_writable(path.parent, "the manifest and the apply log")
+        except FileError as exc:
+            raise FileError(f"{exc.message}; nothing was changed", hint=exc.hint) from None
+        planned = plan(api, desired, path, request.options, files_moved=request.files_moved,
+                       log=log)
+        the_plan, options = planned.plan, request.options
         if request.saved is not None:
-            if recovery.pending:
-                manifest = resolve_pending(manifest, recovery, desired, client.list_ais())
-            _settle_recovery(path, recorded, manifest, recovery)
-            savedplan.check(request.saved, desired, manifest, account_of(client.connection))
+            savedplan.check(request.saved, desired, planned.manifest, request.account)
             the_plan, options = request.saved.plan, request.saved.options
-            live = savedplan.check_live(client, the_plan, manifest)
-        else:
-            options = request.options
-            the_plan, found, manifest = plan(client, desired, manifest, options, recovery)
-            _settle_recovery(path, recorded, manifest, recovery)
-            live = listed = {a.id: a for a in found}
+            _check_saved_live(the_plan, planned, desired)
+        _settle(path, planned)
         if the_plan.safety.exceeded and not request.force:
             s = the_plan.safety
             raise SafetyError(
-                f"the plan updates or deletes {s.touched} of {s.owned} owned agents "
+                f"the plan updates or deletes {s.touched} of {s.owned} owned resources "
                 f"({s.percent:.0f}%), over the {s.limit_percent:g}% safety limit",
                 hint="review the plan; if it is what you want, run apply again with --force "
                      "(the limit is `safety.max_change_percent` in the file)")
-        finish = _Finish(client, desired, manifest, the_plan, options, path, log)
+        finish = _Finish(api, desired, planned.manifest, the_plan, options, path, log,
+                         planned.live, planned.near)
         if not the_plan.has_changes:
-            return the_plan, finish.run([], journal.Journal(None), listed=listed)
+            return the_plan, finish.run([], applylog.ApplyLog(None), None)
         if not confirm(the_plan):
             raise RefusedError("apply cancelled; nothing was changed")
-        log_file = journal.Journal(journal.path_for(path))
-        log_file.begin(clock.time(), files=list(desired.files))
-        executor = Executor(client, desired, manifest, clock=clock, journal=log_file,
-                            stop=stop, progress=progress, options=request.execution)
+        alog = applylog.ApplyLog(applylog.path_for(path))
+        alog.begin(clock.time(), files=list(desired.files))
+        executor = Executor(api, desired, planned.manifest, clock=clock, applylog=alog,
+                            stop=stop, progress=progress, options=request.execution,
+                            taken=frozenset(planned.near.elsewhere.owners), logger=log)
         outcomes: list[Outcome] = []
         try:
-            outcomes = executor.run(the_plan, live)
+            outcomes = executor.run(the_plan, planned.live.by_id())
         finally:
-            result = finish.run(outcomes or list(executor.completed), log_file,
-                                interrupted=bool(stop and stop.is_set()))
+            result = finish.run(outcomes or list(executor.completed), alog, executor,
+                                interrupted=stop.is_set() and not executor.stop_reason)
         return the_plan, result
 
 
-def _settle_recovery(path: Path, recorded: Manifest, manifest: Manifest,
-                     recovery: journal.Recovery) -> None:
+def _settle(path: Path, planned: Planned) -> None:
     """Write what recovery found before anything else happens (it is true already), then
     close the interrupted apply's log so it is not recovered again."""
-    if manifest != recorded:
-        manifests.write(path, manifest)
-    if recovery:
-        journal.close_unfinished(journal.path_for(path))
+    if planned.manifest != planned.recorded:
+        manifests.write(path, planned.manifest)
+    if planned.recovery:
+        applylog.close_unfinished(applylog.path_for(path), [])
+
+
+def _check_saved_live(the_plan: Plan, planned: Planned, desired: DesiredState) -> None:
+    """Refuse a saved plan whose live resources changed since it was made, before any write.
+
+    Every resource it updates or deletes must still be live with the `tm_update` the plan saw;
+    no unowned resource carrying a planned create's name may have appeared (it would now be
+    adopted, not created beside)."""
+    by_id = planned.live.by_id()
+    stale: list[str] = []
+    for change in the_plan.changes:
+        if change.action == "create" or not change.id:
+            continue
+        live = by_id.get(change.id)
+        if live is None:
+            stale.append(f"{change.key} ({change.id}) was deleted")
+        elif live.tm_update != change.tm_update:
+            stale.append(f"{change.key} ({change.id}) changed at {live.tm_update}")
+    known = set(the_plan.bindings.values()) | planned.manifest.ids()
+    creates = {(c.kind, c.name): c.key for c in the_plan.changes if c.action == "create"}
+    for res in by_id.values():
+        key = creates.get((res.kind, desired.mask(res.name)))
+        if key is not None and res.id not in known:
+            stale.append(f"{BY_NAME[res.kind].a_noun} named '{desired.mask(res.name)}' "
+                         f"({res.id}) appeared; "
+                         f"{key} would now adopt it instead of creating another")
+    if stale:
+        raise StalePlanError(
+            "the saved plan is stale: " + "; ".join(stale) + " since it was made",
+            hint="run `voipbin-iac plan --out` again, review it, and apply the new plan")
 
 
 @dataclass
 class _Finish:
-    """The end of every apply: re-list, fill in missing direct hashes, write the manifest,
-    verify with a fresh plan."""
+    """The end of every apply: re-read what changed, fill in missing direct hashes, write the
+    manifest, verify with a fresh plan."""
 
-    client: VoipbinClient
+    api: AiApi
     desired: DesiredState
     manifest: Manifest  # as it is on disk now
     plan: Plan
     options: PlanOptions
     path: Path
     log: logging.Logger
+    before: LiveState
+    near: ownership.Neighbours
 
-    def run(self, outcomes: list[Outcome], log_file: journal.Journal, *,
-            interrupted: bool = False, listed: Mapping[str, LiveAgent] | None = None
-            ) -> ApplyResult:
-        """`listed` is the live state when nothing was written since it was read."""
+    def run(self, outcomes: list[Outcome], alog: applylog.ApplyLog,
+            executor: Executor | None, *, interrupted: bool = False) -> ApplyResult:
         final = {o.change.key: o for o in outcomes}  # a later outcome of a key wins
-        done = {k for k, o in final.items() if o.status == "done"}
         bound = self._bindings(final)
-        applied = done | set(self.plan.unchanged)
-        known = {o.live.id: o.live for o in final.values() if o.live is not None}
+        applied = {k for k, o in final.items() if o.status == "done"} | set(self.plan.unchanged)
+        written = {o.id: o.change.kind for o in final.values()
+                   if o.status in ("done", "failed") and o.id}
+        full = any(o.status == "unknown" or (o.status == "done" and o.change.action == "delete")
+                   for o in final.values())
+        known = {o.live.id: o.live for o in final.values()
+                 if o.live is not None and not o.live.deleted}
         regenerated: list[str] = []
         remaining: int | None = None
         new_manifest = self._manifest(bound, known, applied, partial=True)
+        save_errors: list[str] = []
         try:
-            live = dict(listed) if listed is not None else {
-                a.id: a for a in self.client.list_ais()}
-            for key, ai_id in sorted(bound.items()):
-                if ai_id in live and not live[ai_id].direct_hash:
-                    live[ai_id] = self.client.regenerate_direct_hash(ai_id)
+            live = refresh(self.api, self.before, new_manifest, written, full=full)
+            by_id = live.by_id()
+            for key, (kind, res_id) in sorted(bound.items()):
+                if res_id in by_id and not by_id[res_id].direct_hash:
+                    by_id[res_id] = self.api.regenerate(BY_NAME[kind], res_id)
                     regenerated.append(key)
-            new_manifest = self._manifest(bound, live, applied, partial=False)
-            check = build_plan(self.desired, list(live.values()), new_manifest, self.options)
+            new_manifest = self._manifest(bound, by_id, applied, partial=False,
+                                          account=live.account)
+            live = LiveState({k: tuple(by_id.get(r.id, r) for r in v)
+                              for k, v in live.resources.items()}, live.account)
+            check = build_plan(self.desired, live, new_manifest, self.options,
+                               self.near.elsewhere)
             remaining = len(check.changes) + len(check.moves) + len(check.forgotten)
         except IacError as exc:
             self.log.error("could not verify the apply: %s", exc.message)
         finally:
-            if new_manifest != self.manifest or not self.path.exists():
-                manifests.write(self.path, new_manifest)
-            unknown = sorted(k for k, o in final.items() if o.status == "unknown")
-            log_file.end(verified=remaining == 0, pending=unknown)
+            try:
+                if new_manifest != self.manifest or not self.path.exists():
+                    manifests.write(self.path, new_manifest)
+            except FileError as exc:
+                save_errors.append(exc.message)
+            unknown = [executor.pending[k] for k, o in sorted(final.items())
+                       if o.status == "unknown" and executor is not None
+                       and k in executor.pending]
+            if not save_errors:  # else the log stays unfinished: the next run recovers from it
+                alog.end(unknown, verified=remaining == 0)
+            else:
+                alog.close()
+            if alog.failure:
+                save_errors.append(alog.failure)
         return ApplyResult(tuple(final.values()), verified=remaining == 0,
                            remaining=remaining, manifest_path=str(self.path),
-                           regenerated=tuple(regenerated), interrupted=interrupted)
+                           regenerated=tuple(regenerated), interrupted=interrupted,
+                           targeted=self.plan.targeted,
+                           sip_uris={k: e.sip_uri for _, k, e in sorted(
+                               new_manifest.items(), key=lambda item: item[1])},
+                           save_errors=tuple(save_errors),
+                           stopped=executor.stop_reason if executor is not None else "")
 
-    def _bindings(self, final: Mapping[str, Outcome]) -> dict[str, str]:
-        """Which key owns which id after the changes that went through: one id, one key."""
-        bound = {k: e.id for k, e in self.manifest.agents.items()}
+    def _bindings(self, final: Mapping[str, Outcome]) -> dict[str, tuple[str, str]]:
+        """Which key owns which resource after the changes that went through: key -> (kind,
+        id), one id per key and one key per id."""
+        bound = {key: (kind, e.id) for kind, key, e in self.manifest.items()}
         for old, new in self.plan.moves.items():
             if old in bound:
                 bound[new] = bound.pop(old)
         for key in self.plan.forgotten:
             bound.pop(key, None)
         adopts = {c.key for c in self.plan.changes if c.action == "adopt"}
-        for key, ai_id in self.plan.bindings.items():
+        for key, res_id in self.plan.bindings.items():
             if key in adopts and (key not in final or final[key].status != "done"):
                 continue  # an adopt that did not happen does not own anything
-            bound[key] = ai_id
+            bound[key] = (self.plan.kind_of(key), res_id)
         for key, outcome in final.items():
             if outcome.change.action == "create" and outcome.status == "done" and outcome.id:
-                bound[key] = outcome.id
+                bound[key] = (outcome.change.kind, outcome.id)
             elif outcome.change.action == "delete" and outcome.status == "done":
                 bound.pop(key, None)
         owner: dict[str, str] = {}
         for key in sorted(bound, key=lambda k: (k not in self.plan.bindings, k)):
-            owner.setdefault(bound[key], key)  # the plan's binding wins over a stale entry
-        return {key: ai_id for ai_id, key in owner.items()}
+            owner.setdefault(bound[key][1], key)  # the plan's binding wins over a stale entry
+        return {key: bound[key] for key in owner.values()}
 
-    def _manifest(self, bound: Mapping[str, str], live: Mapping[str, LiveAgent],
-                  applied: set[str], *, partial: bool) -> Manifest:
-        """Entries for every bound key whose AI is live (or, when `partial`, not known gone)."""
-        entries = {}
-        old_by_id = {e.id: e for e in self.manifest.agents.values()}
-        for key, ai_id in bound.items():
-            old = self.manifest.agents.get(key) or old_by_id.get(ai_id)
-            if ai_id in live:
-                entries[key] = manifests.entry_for(live[ai_id], self.desired.agents.get(key),
-                                                   old, applied=key in applied)
+    def _manifest(self, bound: Mapping[str, tuple[str, str]],
+                  live: Mapping[str, LiveResource], applied: set[str], *, partial: bool,
+                  account: str = "") -> Manifest:
+        """Entries for every bound key whose resource is live (or, when `partial`, not known
+        gone), with the account and the files this apply used."""
+        old_by_key = {key: e for _, key, e in self.manifest.items()}
+        old_by_id = {e.id: e for _, _, e in self.manifest.items()}
+        refs = Refs(ids={k: v[1] for k, v in bound.items()},
+                    members={k: e.members for k, e in self.manifest.teams.items()})
+        entries: dict[str, dict[str, ManifestEntry]] = {}
+        for key, (kind, res_id) in sorted(bound.items()):
+            old = old_by_key.get(key) or old_by_id.get(res_id)
+            res = live.get(res_id)
+            if res is not None:
+                entries.setdefault(kind, {})[key] = BY_NAME[kind].entry(
+                    res, self.desired.get(key), old, applied=key in applied,
+                    name=self.desired.mask(res.name), refs=refs)
             elif partial and old is not None:
-                entries[key] = old
-        return Manifest(dict(sorted(entries.items())))
+                entries.setdefault(kind, {})[key] = old
+        account = account or self.manifest.account or self.before.account
+        return Manifest({k: dict(sorted(v.items())) for k, v in entries.items()},
+                        account=account,
+                        files=ownership.relative_files(self.desired.files, self.path))

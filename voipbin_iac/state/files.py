@@ -45,3 +45,29 @@ def write_atomic(path: Path, text: str) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+MIN_FREE_BYTES = 1024 * 1024  # room for a manifest and an apply log of a large account
+
+
+def check_writable(directory: Path, what: str, need: int = MIN_FREE_BYTES) -> None:
+    """Refuse (a `FileError`) unless files can be created in `directory` and it has room.
+
+    Run before the first write to the account, so a read-only checkout or a full disk stops an
+    apply with nothing changed instead of leaving changes nobody is told about.
+    """
+    with reported(directory, f"write {what} in"):
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".voipbin-iac-check.", dir=directory)
+        try:
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+        stats = os.statvfs(directory)
+    free = stats.f_bavail * stats.f_frsize
+    if free < need:
+        raise FileError(f"cannot write {what} in {directory}: only {free} bytes free",
+                        hint="free some space (the manifest records the SIP URIs; nothing was "
+                             "changed), then run again")

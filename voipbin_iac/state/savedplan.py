@@ -3,7 +3,7 @@
 A saved plan is the plan's JSON plus checksums of what it was made from: the desired state
 (after env expansion, secrets by fingerprint), the manifest, the account (a fingerprint of the
 accesskey and the base URL) and the options. `apply --plan` refuses when any of them changed,
-and `check_live` refuses when a live object the plan relies on changed, all before the first
+and the apply refuses when a live object the plan relies on changed, all before the first
 write, so what a reviewer approved is what gets applied, entirely or not at all. It holds no
 secret.
 """
@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..api.client import VoipbinClient
-from ..core.fields import shown
-from ..core.model import DesiredState, LiveAgent, Manifest, Plan
+from ..core.kinds import shown
+from ..core.model import DesiredState, Manifest, Plan
 from ..core.plan import PlanOptions
 from ..core.serialize import plan_from_data, plan_to_data
 from ..errors import StalePlanError
@@ -35,18 +34,22 @@ def _digest(data: Any) -> str:
 
 
 def desired_checksum(desired: DesiredState) -> str:
-    """Changes whenever the desired state does (secrets enter as fingerprints)."""
+    """Changes whenever the desired state does (secrets enter as fingerprints, and so do
+    values from the environment: the digest is not reversible)."""
     return _digest({
-        "agents": {
+        kind: {
             key: {
-                "fields": {name: shown(value) for name, value in agent.fields.items()},
-                "protect": agent.protect,
-                "ignore_changes": sorted(agent.ignore_changes),
+                "fields": {name: shown(value) for name, value in res.fields.items()},
+                "protect": res.protect,
+                "ignore_changes": sorted(res.ignore_changes),
             }
-            for key, agent in desired.agents.items()
-        },
+            for key, res in of_kind.items()
+        }
+        for kind, of_kind in desired.resources.items()
+    } | {
         "moved": dict(desired.moved),
-        "safety": [desired.safety.max_change_percent, desired.safety.min_owned],
+        "safety": [desired.safety.max_change_percent, desired.safety.min_owned,
+                   desired.safety.adopt],
     })
 
 
@@ -122,41 +125,3 @@ def check(saved: SavedPlan, desired: DesiredState, manifest: Manifest, account: 
     if saved.manifest != manifest_checksum(manifest):
         raise StalePlanError("the manifest changed since the plan was made (another apply?)",
                              hint=hint)
-
-
-def check_live(client: VoipbinClient, plan: Plan, manifest: Manifest
-               ) -> dict[str, LiveAgent]:
-    """Refuse a saved plan whose live objects changed since it was made; return them by id.
-
-    Each AI the plan updates or deletes must still have the `tm_update` the plan saw: one
-    `GET` each. A plan that creates also lists the account once (which then serves for the
-    touched AIs too): an AI carrying a planned create's name that appeared since would now be
-    adopted, not created beside.
-    """
-    touched = [c for c in plan.changes if c.action != "create" and c.id]
-    creates = [c for c in plan.changes if c.action == "create"]
-    listed = {a.id: a for a in client.list_ais()} if creates else None
-    seen: dict[str, LiveAgent] = {}
-    stale: list[str] = []
-    for change in touched:
-        assert change.id is not None
-        live = listed.get(change.id) if listed is not None else client.get_ai(change.id)
-        if live is None or live.tm_delete is not None:
-            stale.append(f"{change.key} ({change.id}) was deleted")
-            continue
-        seen[change.id] = live
-        if live.tm_update != change.tm_update:
-            stale.append(f"{change.key} ({change.id}) changed at {live.tm_update}")
-    if listed is not None:
-        known = set(plan.bindings.values()) | {e.id for e in manifest.agents.values()}
-        names = {c.name: c.key for c in creates}
-        for ai in listed.values():
-            if ai.id not in known and ai.name in names:
-                stale.append(f"an AI named '{ai.name}' ({ai.id}) appeared; {names[ai.name]} "
-                             "would now adopt it instead of creating another")
-    if stale:
-        raise StalePlanError(
-            "the saved plan is stale: " + "; ".join(stale) + " since it was made",
-            hint="run `voipbin-iac plan --out` again, review it, and apply the new plan",
-        )
-    return seen
