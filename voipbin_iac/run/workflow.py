@@ -46,21 +46,30 @@ def account_of(base_url: str, accesskey: str) -> str:
 
 
 @dataclass(frozen=True)
-class Planned:
-    """A plan and everything it was made from."""
+class Prepared:
+    """Everything a plan is made from: the manifest with what an interrupted apply left, whose
+    it is, and the live state."""
 
-    plan: Plan
     live: LiveState
-    manifest: Manifest  # what the plan used: the recorded one, recovery applied
+    manifest: Manifest  # the recorded one, recovery applied
     recorded: Manifest  # as it is on disk
     recovery: applylog.Recovery
     near: ownership.Neighbours
 
 
-def plan(api: AiApi, desired: DesiredState, manifest_path: Path, options: PlanOptions, *,
-         files_moved: bool = False, log: logging.Logger | None = None) -> Planned:
+@dataclass(frozen=True)
+class Planned:
+    """A plan and what it was made from."""
+
+    plan: Plan
+    live: LiveState
+    manifest: Manifest
+
+
+def prepare(api: AiApi, desired: DesiredState, manifest_path: Path, *,
+            files_moved: bool = False, log: logging.Logger | None = None) -> Prepared:
     """Read the manifest (with what an interrupted apply left), check whose it is, read the
-    live state and build the plan. Read-only."""
+    live state and bind what unknown creates made. Read-only."""
     log = log or logging.getLogger("voipbin_iac.run")
     recorded = manifests.read(manifest_path)
     recovery = applylog.read(applylog.path_for(manifest_path))
@@ -79,8 +88,15 @@ def plan(api: AiApi, desired: DesiredState, manifest_path: Path, options: PlanOp
     live = read_live(api, manifest)
     ownership.check_account(manifest, live, manifest_path)
     manifest, _ = resolve_pending(manifest, recovery, live, near.elsewhere.owners)
-    the_plan = build_plan(desired, live, manifest, options, near.elsewhere)
-    return Planned(the_plan, live, manifest, recorded, recovery, near)
+    return Prepared(live, manifest, recorded, recovery, near)
+
+
+def plan(api: AiApi, desired: DesiredState, manifest_path: Path, options: PlanOptions, *,
+         files_moved: bool = False, log: logging.Logger | None = None) -> Planned:
+    """The plan for `desired` against the account. Read-only."""
+    ready = prepare(api, desired, manifest_path, files_moved=files_moved, log=log)
+    the_plan = build_plan(desired, ready.live, ready.manifest, options, ready.near.elsewhere)
+    return Planned(the_plan, ready.live, ready.manifest)
 
 
 @dataclass(frozen=True)
@@ -115,14 +131,16 @@ def apply(api: AiApi, desired: DesiredState, request: ApplyRequest, *,
             files.check_writable(path.parent, "the manifest and the apply log")
         except FileError as exc:
             raise FileError(f"{exc.message}; nothing was changed", hint=exc.hint) from None
-        planned = plan(api, desired, path, request.options, files_moved=request.files_moved,
-                       log=log)
-        the_plan, options = planned.plan, request.options
+        ready = prepare(api, desired, path, files_moved=request.files_moved, log=log)
+        _settle(path, ready)  # true already, whatever happens next
         if request.saved is not None:
-            savedplan.check(request.saved, desired, planned.manifest, request.account)
+            savedplan.check(request.saved, desired, ready.manifest, request.account)
             the_plan, options = request.saved.plan, request.saved.options
-            _check_saved_live(the_plan, planned, desired)
-        _settle(path, planned)
+            _check_saved_live(the_plan, ready, desired)
+        else:
+            options = request.options
+            the_plan = build_plan(desired, ready.live, ready.manifest, options,
+                                  ready.near.elsewhere)
         if the_plan.safety.exceeded and not request.force:
             s = the_plan.safety
             raise SafetyError(
@@ -130,42 +148,42 @@ def apply(api: AiApi, desired: DesiredState, request: ApplyRequest, *,
                 f"({s.percent:.0f}%), over the {s.limit_percent:g}% safety limit",
                 hint="review the plan; if it is what you want, run apply again with --force "
                      "(the limit is `safety.max_change_percent` in the file)")
-        finish = _Finish(api, desired, planned.manifest, the_plan, options, path, log,
-                         planned.live, planned.near)
+        finish = _Finish(api, desired, ready.manifest, the_plan, options, path, log,
+                         ready.live, ready.near)
         if not the_plan.has_changes:
             return the_plan, finish.run([], applylog.ApplyLog(None), None)
         if not confirm(the_plan):
             raise RefusedError("apply cancelled; nothing was changed")
         alog = applylog.ApplyLog(applylog.path_for(path))
         alog.begin(clock.time(), files=list(desired.files))
-        executor = Executor(api, desired, planned.manifest, clock=clock, applylog=alog,
+        executor = Executor(api, desired, ready.manifest, clock=clock, applylog=alog,
                             stop=stop, progress=progress, options=request.execution,
-                            taken=frozenset(planned.near.elsewhere.owners), logger=log)
+                            taken=frozenset(ready.near.elsewhere.owners), logger=log)
         outcomes: list[Outcome] = []
         try:
-            outcomes = executor.run(the_plan, planned.live.by_id())
+            outcomes = executor.run(the_plan, ready.live.by_id())
         finally:
             result = finish.run(outcomes or list(executor.completed), alog, executor,
                                 interrupted=stop.is_set() and not executor.stop_reason)
         return the_plan, result
 
 
-def _settle(path: Path, planned: Planned) -> None:
+def _settle(path: Path, ready: Prepared) -> None:
     """Write what recovery found before anything else happens (it is true already), then
     close the interrupted apply's log so it is not recovered again."""
-    if planned.manifest != planned.recorded:
-        manifests.write(path, planned.manifest)
-    if planned.recovery:
+    if ready.manifest != ready.recorded:
+        manifests.write(path, ready.manifest)
+    if ready.recovery:
         applylog.close_unfinished(applylog.path_for(path), [])
 
 
-def _check_saved_live(the_plan: Plan, planned: Planned, desired: DesiredState) -> None:
+def _check_saved_live(the_plan: Plan, ready: Prepared, desired: DesiredState) -> None:
     """Refuse a saved plan whose live resources changed since it was made, before any write.
 
     Every resource it updates or deletes must still be live with the `tm_update` the plan saw;
     no unowned resource carrying a planned create's name may have appeared (it would now be
     adopted, not created beside)."""
-    by_id = planned.live.by_id()
+    by_id = ready.live.by_id()
     stale: list[str] = []
     for change in the_plan.changes:
         if change.action == "create" or not change.id:
@@ -175,7 +193,7 @@ def _check_saved_live(the_plan: Plan, planned: Planned, desired: DesiredState) -
             stale.append(f"{change.key} ({change.id}) was deleted")
         elif live.tm_update != change.tm_update:
             stale.append(f"{change.key} ({change.id}) changed at {live.tm_update}")
-    known = set(the_plan.bindings.values()) | planned.manifest.ids()
+    known = set(the_plan.bindings.values()) | ready.manifest.ids()
     creates = {(c.kind, c.name): c.key for c in the_plan.changes if c.action == "create"}
     for res in by_id.values():
         key = creates.get((res.kind, desired.mask(res.name)))
