@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from voipbin_iac.api.client import Connection, RetryPolicy, VoipbinClient, connection_from_env
+from voipbin_iac.api.redact import Redactor
 from voipbin_iac.core.clock import FakeClock
 from voipbin_iac.core.kinds.agent import AGENT_KIND
 from voipbin_iac.core.secret import Secret
@@ -343,3 +344,20 @@ def test_the_cli_paces_at_the_platform_rate_by_default(stack: Stack) -> None:
     before = stack.clock.slept
     assert stack.cli("apply", str(unpaced), "--yes", "--rate-limit", "0").code == 0
     assert stack.clock.slept == before
+
+
+def test_an_error_detail_is_redacted_before_it_is_cut_short() -> None:
+    secret = "sk-0123456789abcdef-secret"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        message = "x" * 290 + secret  # a cut at 300 would leave a prefix of the secret
+        return httpx.Response(400, json={"error": {"status": "INVALID_ARGUMENT",
+                                                   "reason": "X", "message": message}})
+
+    redactor = Redactor(secret)
+    client = VoipbinClient(Connection("http://x.invalid/v1.0", Secret("vb_test_key_1234")),
+                           transport=httpx.MockTransport(answer), clock=FakeClock(),
+                           rate_limit=None, redactor=redactor)
+    with pytest.raises(ApiError) as caught:
+        client.get(AGENT_KIND, "11111111-0000-4000-8000-000000000001")
+    assert secret[:6] not in str(caught.value)

@@ -152,3 +152,18 @@ def test_recovery_moves_an_id_to_its_new_key_whole() -> None:
     moved = recovery.apply_to(SAMPLE)
     assert set(moved.agents) == {"alpha", "new"}
     assert moved.agents["new"] == SAMPLE.agents["support-bot"]  # protect, fingerprints kept
+
+
+def test_ids_are_bare_uuids_where_read_and_where_a_url_is_built(tmp_path: Path) -> None:
+    from voipbin_iac.api.client import Connection, VoipbinClient
+    from voipbin_iac.core.secret import Secret
+    from voipbin_iac.errors import UsageError
+
+    path = tmp_path / "agents.manifest.yaml"
+    path.write_text(f"version: 1\nagents:\n  a: {{id: ../../v1.0/agents/{ID1}, name: x, "
+                    "direct_hash: '', sip_uri: ''}\n")
+    with pytest.raises(ManifestError, match=r"agents\.a\.id"):
+        manifests.read(path)
+    with VoipbinClient(Connection("http://x.invalid/v1.0", Secret("vb_key_for_test")),
+                       rate_limit=None) as client, pytest.raises(UsageError, match="not an AI id"):
+        client.regenerate(AGENT_KIND, f"../../v1.0/agents/{ID1}")

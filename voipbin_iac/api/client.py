@@ -426,7 +426,7 @@ def _path(kind: Kind, resource_id: str) -> str:
     """`/ais/<id>`, for a bare UUID only: an id from a tampered manifest such as
     `../../v1.0/agents/<uuid>` must never become another resource's URL."""
     if not _UUID.fullmatch(resource_id):
-        raise UsageError(f"{resource_id!r} is not a {kind.noun} id (a UUID)",
+        raise UsageError(f"{resource_id!r} is not {kind.a_noun} id (a UUID)",
                          hint="check the manifest: ids are written by `voipbin-iac apply`")
     return f"{kind.path}/{resource_id}"
 

@@ -200,6 +200,8 @@ class Executor:
         waiting = pending_for(kind, change.key, change.name, body, res.protect)
         self.applylog.intent("create", kind.name, change.key, change.name,
                              content=waiting.content, loose=waiting.loose, protect=res.protect)
+        if self.applylog.failure:  # unrecorded, a kill could not be recovered: do not send it
+            return Outcome(change, "skipped", None, self._halted())
         try:
             live = self.api.create(kind, body)
         except OutcomeUnknownError as exc:
@@ -227,6 +229,8 @@ class Executor:
         body = kind.body(res, live, self._refs())
         self.applylog.intent(change.action, kind.name, change.key, change.name, change.id,
                              protect=res.protect)
+        if self.applylog.failure:
+            return Outcome(change, "skipped", change.id, self._halted())
         try:
             result = self.api.update(kind, change.id or "", body)
         except IacError as exc:
@@ -240,6 +244,8 @@ class Executor:
     def _delete(self, change: Change) -> Outcome:
         kind = BY_NAME[change.kind]
         self.applylog.intent("delete", kind.name, change.key, change.name, change.id)
+        if self.applylog.failure:
+            return Outcome(change, "skipped", change.id, self._halted())
         try:
             result = self.api.delete(kind, change.id or "")
         except IacError as exc:

@@ -123,14 +123,14 @@ def apply(api: AiApi, desired: DesiredState, request: ApplyRequest, *,
     log = log or logging.getLogger("voipbin_iac.run")
     path = request.manifest_path
     stop = stop or threading.Event()
+    try:
+        files.check_writable(path.parent, "the manifest and the apply log")
+    except FileError as exc:
+        raise FileError(f"{exc.message}; nothing was changed", hint=exc.hint) from None
     with lock.ApplyLock(lock.path_for(path)) as held, \
             (request.account_lock or contextlib.nullcontext)():
         if held.stale:
             log.warning("%s", held.stale)
-        try:
-            files.check_writable(path.parent, "the manifest and the apply log")
-        except FileError as exc:
-            raise FileError(f"{exc.message}; nothing was changed", hint=exc.hint) from None
         ready = prepare(api, desired, path, files_moved=request.files_moved, log=log)
         _settle(path, ready)  # true already, whatever happens next
         if request.saved is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import FileError
@@ -50,7 +50,14 @@ def write_atomic(path: Path, text: str) -> None:
 MIN_FREE_BYTES = 1024 * 1024  # room for a manifest and an apply log of a large account
 
 
-def check_writable(directory: Path, what: str, need: int = MIN_FREE_BYTES) -> None:
+def free_bytes(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use on the file system of `directory`."""
+    stats = os.statvfs(directory)
+    return stats.f_bavail * stats.f_frsize
+
+
+def check_writable(directory: Path, what: str, need: int = MIN_FREE_BYTES,
+                   free: Callable[[Path], int] = free_bytes) -> None:
     """Refuse (a `FileError`) unless files can be created in `directory` and it has room.
 
     Run before the first write to the account, so a read-only checkout or a full disk stops an
@@ -65,9 +72,8 @@ def check_writable(directory: Path, what: str, need: int = MIN_FREE_BYTES) -> No
         finally:
             os.close(fd)
             Path(tmp).unlink(missing_ok=True)
-        stats = os.statvfs(directory)
-    free = stats.f_bavail * stats.f_frsize
-    if free < need:
-        raise FileError(f"cannot write {what} in {directory}: only {free} bytes free",
+        room = free(directory)
+    if room < need:
+        raise FileError(f"cannot write {what} in {directory}: only {room} bytes free",
                         hint="free some space (the manifest records the SIP URIs; nothing was "
                              "changed), then run again")
