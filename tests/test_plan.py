@@ -104,7 +104,9 @@ def test_plan_case(name: str, tmp_path: Path) -> None:
 
 GOLDEN_CASES = ["creates_on_an_empty_account", "field_level_updates", "prune_deletes_owned_"
                 "keeps_unmanaged", "nothing_to_do", "adopt_by_unique_name", "drift_is_marked",
-                "moved_rekeys_the_manifest", "safety_threshold_exceeded"]
+                "moved_rekeys_the_manifest", "safety_threshold_exceeded",
+                "team_created_after_the_agents_it_uses",
+                "team_member_added_transition_changed_start_changed"]
 
 
 @pytest.mark.parametrize("name", GOLDEN_CASES)
