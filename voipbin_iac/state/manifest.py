@@ -20,6 +20,7 @@ import yaml
 
 from ..core.fields import content_fingerprint
 from ..core.model import DesiredAgent, LiveAgent, Manifest, ManifestEntry
+from ..core.visible import visible
 from ..desired import schemacheck, yamlsrc
 from ..errors import ConfigError, ManifestError
 from . import files
@@ -136,8 +137,31 @@ def write(path: Path, manifest: Manifest) -> None:
 
 
 def env_name(key: str) -> str:
-    """`support-bot` -> `VOIPBIN_SIP_URI_SUPPORT_BOT`."""
+    """`support-bot` -> `VOIPBIN_SIP_URI_SUPPORT_BOT`. Not one-to-one: `a-b`, `a_b`, `a.b` and
+    `A-B` all give `VOIPBIN_SIP_URI_A_B` (see `env_lines`)."""
     return "VOIPBIN_SIP_URI_" + re.sub(r"[^A-Z0-9]", "_", key.upper())
+
+
+def env_lines(manifest: Manifest) -> str:
+    """`NAME=uri` lines, or `ManifestError` when two keys would give the same NAME (one of
+    the two SIP URIs would be lost without a word)."""
+    by_name: dict[str, list[str]] = {}
+    for key in sorted(manifest.agents):
+        by_name.setdefault(env_name(key), []).append(key)
+    clashes = {name: keys for name, keys in by_name.items() if len(keys) > 1}
+    if clashes:
+        name, keys = min(clashes.items())
+        shown = ", ".join(f"'{visible(k)}'" for k in keys)
+        more = f" (and {len(clashes) - 1} more such names)" if len(clashes) > 1 else ""
+        raise ManifestError(
+            f"keys {shown} all become {name} in --format env{more}: one SIP URI would hide "
+            "the other",
+            hint="rename all but one key in the desired-state file (`moved: {old: new}` keeps "
+                 "the AI and its SIP URI), apply, then print the manifest again; or use "
+                 "--format json or csv",
+        )
+    return "".join(f"{env_name(k)}={manifest.agents[k].sip_uri}\n"
+                   for k in sorted(manifest.agents))
 
 
 def render(manifest: Manifest, fmt: str) -> str:
@@ -147,8 +171,7 @@ def render(manifest: Manifest, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(to_data(manifest), indent=2, ensure_ascii=False) + "\n"
     if fmt == "env":
-        return "".join(f"{env_name(k)}={manifest.agents[k].sip_uri}\n"
-                       for k in sorted(manifest.agents))
+        return env_lines(manifest)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
