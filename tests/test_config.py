@@ -646,3 +646,13 @@ def test_a_missing_variable_is_not_also_a_schema_or_model_error(tmp_path: Path) 
     path = _write(tmp_path, "agents.yaml", text)
     state = config.load([path], {}, missing_env_ok=True)  # the pre-commit hook's way
     assert len(state.warnings) == 3
+
+
+def test_a_missing_variable_does_not_hide_the_checks_of_merged_agents(tmp_path: Path) -> None:
+    lines = _problems(tmp_path, (
+        "version: 1\ndefaults:\n  engine_key: ${env:VOIPBIN_IAC_TEST_UNSET}\n"
+        "agents:\n  a:\n    type: insight\n    tool_names: [send_email]\n"
+    ), env={})
+    assert [line.split(": ", 2)[1] for line in lines] == [
+        "defaults.engine_key", "agents.a", "agents.a.tool_names[0]"]
+    assert "engine_model is required" in lines[1]

@@ -293,3 +293,27 @@ def test_without_each_the_bases_come_first(envs: Path) -> None:
                              env={"OPENAI_API_KEY": "k"})
     assert (code, out) == (0, f"ok: {envs / 'base.yaml'}, {envs / 'prod.yaml'}: 2 agents, "
                               "0 warnings\n")
+
+
+def test_the_pre_commit_hook_checks_overlays_over_their_base(envs: Path) -> None:
+    """The issue: the hook said `prod.yaml:3:3: engine_model is required` for the README's own
+    layout. The hook's command, as pre-commit runs it, on what pre-commit passes."""
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    (hook,) = yaml.safe_load((root / ".pre-commit-hooks.yaml").read_text())
+    argv = hook["entry"].split()[2:]  # after `voipbin-iac validate`
+    base, prod, dev = (str(envs / f) for f in ("base.yaml", "prod.yaml", "dev.yaml"))
+    for changed in ([base, prod], [prod], [dev, prod], [base]):
+        code, out, err = _validate(*argv, *changed)
+        assert code == 0, (changed, err)
+        assert out.count("ok: ") == len([f for f in changed if f != base]) or changed == [base]
+    # the README's recipe for a base that is incomplete alone: every environment, each time
+    (envs / "base.yaml").write_text(
+        "version: 1\ndefaults:\n  engine_key: ${env:OPENAI_API_KEY}\nagents:\n  bot: {}\n")
+    (envs / "dev.yaml").write_text("version: 1\ndefaults:\n  engine_model: openai.gpt-5-mini\n")
+    (envs / "prod.yaml").write_text("version: 1\ndefaults:\n  engine_model: openai.gpt-5\n")
+    code, out, err = _validate(*argv, dev, prod)
+    assert code == 0, err
+    assert out == f"ok: {base}, {dev}: 1 agents, 1 warnings\nok: {base}, {prod}: 1 agents, " \
+                  "1 warnings\n"
