@@ -77,7 +77,7 @@ def load(paths: Sequence[str | Path], env: Mapping[str, str], *,
         problems.extend(_read_into(Path(path), env, merged, missing_env_ok, reader))
     if merged.broken:
         raise ConfigError(sorted({p for p in problems if p.severity == "error"}))
-    agents = {key: _agent(key, merged, env) for key in sorted(merged.agents)}
+    agents = {key: _agent(key, merged) for key in sorted(merged.agents)}
     problems.extend(_check_agents(agents, merged))
     moved = _moved(merged, agents, problems)
     problems.extend(rules.check_names(agents, merged.from_env))
@@ -127,7 +127,7 @@ def _read_into(path: Path, env: Mapping[str, str], merged: _Merged, missing_env_
     schema = schemacheck.check("agents", doc, data, expanded.from_env, expanded.unresolved)
     problems.extend(schema)
     problems.extend(rules.hidden_text(doc, data, expanded.from_env))
-    sections = _sections(doc, data, expanded, path.parent, env, reader, problems)
+    sections = _sections(doc, data, expanded, path.parent, reader, problems)
     if schema:
         merged.broken = True
         return problems
@@ -150,7 +150,7 @@ def _read_into(path: Path, env: Mapping[str, str], merged: _Merged, missing_env_
 
 
 def _sections(doc: Document, data: dict[str, Any], expanded: envsubst.Expanded, base: Path,
-              env: Mapping[str, str], reader: prompts.PromptReader,
+              reader: prompts.PromptReader,
               problems: list[Problem]) -> dict[Path_, dict[str, _Source]]:
     """The fields of `defaults` and of each agent as sources, after the checks of single
     values: prompt files read (once each), prompt sizes, `init_prompt` with `init_prompt_file`.
@@ -170,7 +170,8 @@ def _sections(doc: Document, data: dict[str, Any], expanded: envsubst.Expanded, 
             given = Given(value, doc.where(path), doc, path, raw.get(name),
                           path in expanded.unresolved,
                           isinstance(value, str) and value in expanded.from_env)
-            sources[name] = _Source(given, base, _templates(name, given.literal, env))
+            sources[name] = _Source(given, base, _templates(given.literal, path,
+                                                            expanded.took_env))
         if spec.keys() >= _PROMPTS:
             problems.append(Problem(sources["init_prompt_file"].given.location,
                                     "init_prompt and init_prompt_file are mutually exclusive"))
@@ -198,23 +199,24 @@ def _at(data: Any, path: Path_) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _templates(name: str, literal: Any, env: Mapping[str, str]) -> dict[str, str]:
-    """Field paths in `literal` (as written) whose string took text from the environment."""
+def _templates(literal: Any, path: Path_, took_env: envsubst.PathSet) -> dict[str, str]:
+    """Paths in the field at `path` (as `parameter.items[0]`) whose string took text from the
+    environment, each with the string as written."""
     found: dict[str, str] = {}
-    todo: list[tuple[Any, Path_]] = [(literal, (name,))]
+    todo: list[tuple[Any, Path_]] = [(literal, path)]
     while todo:
-        value, path = todo.pop()
+        value, here = todo.pop()
         if isinstance(value, str):
-            if "${env:" in value and envsubst.takes_env(value, env):
-                found[dotted(path)] = value
+            if "${env:" in value and here in took_env:
+                found[dotted(here[len(path) - 1:])] = value
         elif isinstance(value, dict):
-            todo.extend((v, (*path, k)) for k, v in value.items())
+            todo.extend((v, (*here, k)) for k, v in value.items())
         elif isinstance(value, list):
-            todo.extend((v, (*path, i)) for i, v in enumerate(value))
+            todo.extend((v, (*here, i)) for i, v in enumerate(value))
     return found
 
 
-def _agent(key: str, merged: _Merged, env: Mapping[str, str]) -> DesiredAgent:
+def _agent(key: str, merged: _Merged) -> DesiredAgent:
     """Merge defaults under one agent, take its prompt file's text, canonicalise its fields."""
     own = merged.agents[key]
     here = merged.agent_locations[key]

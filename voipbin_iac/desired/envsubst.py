@@ -161,10 +161,9 @@ def takes_env(text: str, env: Mapping[str, str]) -> bool:
     return bool(_expand(text, env)[1].values)
 
 
-class Unresolved:
-    """Document paths of strings whose value is not known: a variable was missing, or a
-    reference was malformed. Later checks skip them (the problem was reported already). A
-    container shared through YAML aliases is walked once; its other paths map to the first."""
+class PathSet:
+    """Document paths of strings that expansion marked. A container shared through YAML aliases
+    is walked once; its other paths map to the first."""
 
     def __init__(self) -> None:
         self.paths: set[Path_] = set()
@@ -194,7 +193,10 @@ class Expanded:
     problems: list[Problem]
     from_env: frozenset[str]  # whole strings that took text from the environment: never quote
     env_values: frozenset[str]  # every value substituted from the environment
-    unresolved: Unresolved
+    # Strings whose value is not known (a variable was missing, a reference malformed): later
+    # checks skip them, as the problem was reported already.
+    unresolved: PathSet
+    took_env: PathSet  # strings that took text from the environment
 
 
 def expand(doc: Document, env: Mapping[str, str], *, missing_ok: bool = False) -> Expanded:
@@ -208,7 +210,7 @@ def expand(doc: Document, env: Mapping[str, str], *, missing_ok: bool = False) -
     problems: list[Problem] = []
     from_env: set[str] = set()
     values: set[str] = set()
-    unresolved = Unresolved()
+    unresolved, took_env = PathSet(), PathSet()
     done: dict[int, tuple[Any, Path_]] = {}  # id of a container expanded -> its copy, its path
 
     def walk(value: Any, path: Path_) -> Any:
@@ -224,6 +226,7 @@ def expand(doc: Document, env: Mapping[str, str], *, missing_ok: bool = False) -
                 problems.extend(Problem(doc.where(path), f"{dotted(path)}: {m}")
                                 for m in messages)
             if run.values:
+                took_env.paths.add(path)
                 from_env.add(text)
                 values.update(v for v in run.values if v)
             for name in run.missing:
@@ -241,6 +244,7 @@ def expand(doc: Document, env: Mapping[str, str], *, missing_ok: bool = False) -
             if seen is not None:
                 if seen[1] != path:
                     unresolved.aliases.setdefault(path, seen[1])
+                    took_env.aliases.setdefault(path, seen[1])
                 return seen[0]
             copy: Any = {} if isinstance(value, dict) else []
             done[id(value)] = (copy, path)
@@ -253,4 +257,4 @@ def expand(doc: Document, env: Mapping[str, str], *, missing_ok: bool = False) -
         return value
 
     data = walk(doc.data, ())
-    return Expanded(data, problems, frozenset(from_env), frozenset(values), unresolved)
+    return Expanded(data, problems, frozenset(from_env), frozenset(values), unresolved, took_env)

@@ -31,6 +31,12 @@ _LIMIT = (f"over VoIPBin's limit of {PROMPT_MAX_BYTES:,} bytes for init_prompt (
           "column: a longer prompt fails at apply with 500 INTERNAL)")
 
 
+def _clip(text: str, limit: int = 200) -> str:
+    """`text` made visible and cut to `limit` characters, so a hostile path stays one line."""
+    text = visible(text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def too_long(size: int) -> str | None:
     """The complaint about a prompt of `size` bytes of UTF-8, or None if it fits."""
     return f"{size:,} bytes of UTF-8, {_LIMIT}" if size > PROMPT_MAX_BYTES else None
@@ -69,10 +75,7 @@ class PromptReader:
         `written` is the value as written in the file when it came from `${env:...}`: then it
         is shown instead, and no path derived from it is printed.
         """
-        if written is None:
-            head = f"init_prompt_file '{visible(value)}'"
-        else:
-            head = f"init_prompt_file '{visible(written)}'"
+        head = f"init_prompt_file '{_clip(value if written is None else written)}'"
         try:
             target, shown = self._confine(value, base, written is not None)
         except ConfigError as exc:
@@ -105,8 +108,8 @@ class PromptReader:
         here = Path(os.path.realpath(base))
         lexical = Path(os.path.normpath(here / value))
         target = Path(os.path.realpath(lexical))
-        shown = "" if quiet else (f" ({visible(str(target))})" if lexical == target else
-                                  f" ({visible(str(lexical))} -> {visible(str(target))})")
+        shown = "" if quiet else (f" ({_clip(str(target))})" if lexical == target else
+                                  f" ({_clip(str(lexical))} -> {_clip(str(target))})")
         if not target.is_relative_to(root):
             where = (f"the git repository {visible(str(root))}" if is_repo else
                      f"{visible(str(root))}, the directory of the desired file (in no git "
