@@ -104,6 +104,16 @@ def test_an_accepted_vendor_that_never_replies_is_a_warning(tmp_path: Path, vend
     ]
 
 
+def test_a_model_from_the_environment_is_warned_about_without_naming_it(tmp_path: Path) -> None:
+    warnings = _warnings(tmp_path, HEAD + "agents:\n  a:\n    engine_model: ${env:MODEL}\n",
+                         env={**ENV, "MODEL": "mistral.secret-deployment-7"})
+    assert warnings == [
+        "7:5: agents.a.engine_model: the value from ${env:...}: VoIPBin accepts its vendor, but "
+        "its runner implements only gemini, grok, openai: such an AI is created and never "
+        "replies (silently, no error anywhere); use a model of one of those vendors"
+    ]
+
+
 def test_a_default_model_that_never_replies_is_warned_once(tmp_path: Path) -> None:
     warnings = _warnings(tmp_path, HEAD.replace("openai.gpt-5-mini", "anthropic.claude-x")
                          + "agents:\n  a: {}\n  b: {}\n")

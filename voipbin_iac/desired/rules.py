@@ -68,8 +68,9 @@ def check_model(key: str, model: str, given: Given | None, here: Location) -> li
     vendor = model.partition(".")[0]
     if vendor in ENGINE_VENDORS and vendor not in RUNNABLE_VENDORS:
         runnable = ", ".join(sorted(RUNNABLE_VENDORS))
+        named = "its vendor" if given.from_env else f"the vendor {vendor}"
         return [Problem(given.location, (
-            f"{where}: {shown}: VoIPBin accepts the vendor {vendor}, but its runner implements "
+            f"{where}: {shown}: VoIPBin accepts {named}, but its runner implements "
             f"only {runnable}: such an AI is created and never replies (silently, no error "
             "anywhere); use a model of one of those vendors"), "warning")]
     if model not in ENGINE_MODELS:
