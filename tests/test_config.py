@@ -86,7 +86,7 @@ def test_canonical_values(tmp_path: Path) -> None:
     state = _load(tmp_path, HEAD + (
         "agents:\n"
         "  a:\n"
-        "    tool_names: [stop_media, connect_call, all]\n"
+        "    tool_names: [get_related_cases, get_case_notes, all]\n"
         "    rag_id: 3F2504E0-4F89-11D3-9A0C-0305E82C3301\n"
         "    type: insight\n"
         "    parameter: {hours: 9-5, nested: {x: [1, 2]}}\n"
@@ -98,7 +98,7 @@ def test_canonical_values(tmp_path: Path) -> None:
         f"    rag_id: '{ZERO_UUID}'\n"
     ))
     a, b, c = (state.agents[k].fields for k in "abc")
-    assert a["tool_names"] == ("all", "connect_call", "stop_media")
+    assert a["tool_names"] == ("all", "get_case_notes", "get_related_cases")
     assert isinstance(a["tool_names"], tuple)
     assert a["rag_id"] == "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
     assert a["type"] == "insight"
@@ -261,13 +261,16 @@ def test_both_prompts_in_defaults_is_one_error_however_many_agents(tmp_path: Pat
 
 def test_a_missing_default_prompt_file_is_one_error(tmp_path: Path) -> None:
     text = HEAD + "  init_prompt_file: nope.txt\nagents:\n  a: {}\n  b: {}\n"
-    assert _problems(tmp_path, text) == ["5:3: init_prompt_file 'nope.txt': file not found"]
+    assert _problems(tmp_path, text) == [
+        f"5:3: init_prompt_file 'nope.txt' ({tmp_path / 'nope.txt'}): file not found"
+    ]
 
 
 def test_prompt_file_must_be_utf8_text(tmp_path: Path) -> None:
     (tmp_path / "latin.txt").write_bytes(b"Gr\xfc\xdfe")
     assert _problems(tmp_path, HEAD + "agents:\n  a:\n    init_prompt_file: latin.txt\n") == [
-        "7:5: init_prompt_file 'latin.txt': not valid UTF-8 text; save the file as UTF-8"
+        f"7:5: init_prompt_file 'latin.txt' ({tmp_path / 'latin.txt'}): not valid UTF-8 text; "
+        "save the file as UTF-8 (at line 1, column 3)"
     ]
 
 
@@ -315,13 +318,13 @@ def test_literal_engine_key_detection(tmp_path: Path, value: str, warned: bool) 
 
 
 def test_model_outside_the_documented_list_is_a_warning(tmp_path: Path) -> None:
-    state = _load(tmp_path, HEAD + "agents:\n  a:\n    engine_model: anthropic.claude-x\n")
+    state = _load(tmp_path, HEAD + "agents:\n  a:\n    engine_model: openai.gpt-4o\n")
     assert state.warnings == (
-        f"{tmp_path / 'agents.yaml'}:7:5: engine_model 'anthropic.claude-x' is not in "
+        f"{tmp_path / 'agents.yaml'}:7:5: agents.a.engine_model: 'openai.gpt-4o' is not in "
         "VoIPBin's documented model list; VoIPBin checks only the vendor, so check the model "
         "name with your provider",
     )
-    assert state.agents["a"].fields["engine_model"] == "anthropic.claude-x"
+    assert state.agents["a"].fields["engine_model"] == "openai.gpt-4o"
 
 
 def test_duplicate_names_are_a_warning_not_an_error(tmp_path: Path) -> None:
@@ -333,10 +336,10 @@ def test_duplicate_names_are_a_warning_not_an_error(tmp_path: Path) -> None:
     assert [a.name for a in state.agents.values()] == ["Support", "Support", "Support", "support"]
     path = tmp_path / "agents.yaml"
     assert state.warnings == (
-        f"{path}:9:5: agents.b: name 'Support' is also used by a; VoIPBin allows it, but such "
-        "agents can only be matched through the manifest, never adopted by name",
-        f"{path}:11:5: agents.c: name 'Support' is also used by a; VoIPBin allows it, but such "
-        "agents can only be matched through the manifest, never adopted by name",
+        f"{path}:9:5: agents.b: name 'Support' is also used by agents.a; VoIPBin allows it, but "
+        "such agents can only be matched through the manifest, never adopted by name",
+        f"{path}:11:5: agents.c: name 'Support' is also used by agents.a; VoIPBin allows it, but "
+        "such agents can only be matched through the manifest, never adopted by name",
     )
 
 
@@ -537,7 +540,8 @@ def test_schema_fields_are_the_write_fields_plus_ours() -> None:
 def test_the_example_satisfies_the_schema_and_loads() -> None:
     example = ROOT / "examples" / "agents.yaml"
     doc = yamlsrc.load_file(example)
-    data, problems, _ = envsubst.expand(doc, {})
+    result = envsubst.expand(doc, {})
+    data, problems = result.data, result.problems
     assert problems == []
     assert list(schemacheck.validator("agents").iter_errors(data)) == []
     assert schemacheck.check("agents", doc, data) == []
@@ -548,3 +552,107 @@ def test_the_example_satisfies_the_schema_and_loads() -> None:
     )
     assert state.agents["support-line"].fields["engine_key"].reveal() == "demo-key-not-secret"
     assert state.warnings == ()
+
+
+# -- values from the environment: templates and env_values ----------------------------------
+
+
+def test_templates_map_each_field_path_that_took_env_text_to_the_text_as_written(
+        tmp_path: Path) -> None:
+    state = _load(tmp_path, (
+        "version: 1\ndefaults:\n  engine_model: openai.gpt-5-mini\n"
+        "  engine_key: ${env:OPENAI_API_KEY}\n"
+        "  init_prompt: 'Hello ${env:GREETING}'\n"
+        "agents:\n  bot:\n"
+        "    name: ${env:BOT_NAME:-Bot}\n"
+        "    detail: 'plain ${env:UNSET_DETAIL:-default only} $${env:LITERAL}'\n"
+        "    parameter:\n      greeting: 'Hi ${env:GREETING}'\n      items: ['${env:ITEM}', x]\n"
+        "      deep: {level: '${env:ITEM}'}\n"
+        "  other:\n    init_prompt: no env here\n"
+    ), env={**ENV, "GREETING": "hello-value", "ITEM": "item-value", "BOT_NAME": "Env Bot"})
+    bot, other = state.agents["bot"], state.agents["other"]
+    assert dict(bot.templates) == {
+        "engine_key": "${env:OPENAI_API_KEY}",
+        "init_prompt": "Hello ${env:GREETING}",
+        "name": "${env:BOT_NAME:-Bot}",
+        "parameter.greeting": "Hi ${env:GREETING}",
+        "parameter.items[0]": "${env:ITEM}",
+        "parameter.deep.level": "${env:ITEM}",
+    }
+    assert bot.fields["init_prompt"] == "Hello hello-value" and bot.name == "Env Bot"
+    assert dict(other.templates) == {"engine_key": "${env:OPENAI_API_KEY}"}
+    assert state.env_values == tuple(sorted({SECRET, "hello-value", "item-value", "Env Bot"}))
+
+
+def test_a_default_from_the_file_is_not_an_env_value(tmp_path: Path) -> None:
+    state = _load(tmp_path, HEAD + "agents:\n  bot:\n    name: ${env:UNSET_NAME:-Bot}\n")
+    assert "name" not in state.agents["bot"].templates
+    assert state.env_values == (SECRET,)
+
+
+def test_templates_follow_the_later_file(tmp_path: Path) -> None:
+    base = _write(tmp_path, "base.yaml", HEAD + "  detail: ${env:D}\nagents:\n  a: {}\n")
+    prod = _write(tmp_path, "prod.yaml", "version: 1\nagents:\n  a:\n    detail: fixed\n")
+    state = config.load([base, prod], {**ENV, "D": "from-env"})
+    assert "detail" not in state.agents["a"].templates
+    assert state.agents["a"].fields["detail"] == "fixed"
+
+
+# -- everything in one run ------------------------------------------------------------------
+
+
+def test_missing_env_missing_prompt_file_and_both_prompts_are_reported_together(
+        tmp_path: Path) -> None:
+    lines = _problems(tmp_path, HEAD + (
+        "agents:\n"
+        "  a:\n    detail: ${env:VOIPBIN_IAC_TEST_UNSET}\n"
+        "  b:\n    init_prompt_file: prompts/missing.txt\n"
+        "  c:\n    init_prompt: inline\n    init_prompt_file: prompts/also-missing.txt\n"
+    ))
+    assert lines == [
+        "7:5: agents.a.detail: environment variable VOIPBIN_IAC_TEST_UNSET is not set (set it, "
+        "or write ${env:VOIPBIN_IAC_TEST_UNSET:-default})",
+        f"9:5: init_prompt_file 'prompts/missing.txt' ({tmp_path / 'prompts/missing.txt'}): "
+        "file not found",
+        "12:5: init_prompt and init_prompt_file are mutually exclusive",
+        f"12:5: init_prompt_file 'prompts/also-missing.txt' "
+        f"({tmp_path / 'prompts/also-missing.txt'}): file not found",
+    ]
+
+
+def test_schema_errors_and_prompt_file_problems_of_several_files_are_reported_together(
+        tmp_path: Path) -> None:
+    one = _write(tmp_path, "one.yaml", HEAD + "agents:\n  a:\n    tts_type: nope\n")
+    two = _write(tmp_path, "two.yaml", "version: 1\nagents:\n  b:\n"
+                 "    init_prompt_file: /etc/passwd\n")
+    with pytest.raises(ConfigError) as info:
+        config.load([one, two], ENV)
+    lines = info.value.lines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{one}:7:5: agents.a.tts_type: 'nope'")
+    assert lines[1].startswith(f"{two}:4:5: init_prompt_file '/etc/passwd' (/etc/passwd): it is "
+                               "outside")
+
+
+def test_a_missing_variable_is_not_also_a_schema_or_model_error(tmp_path: Path) -> None:
+    text = ("version: 1\nagents:\n  a:\n    engine_model: ${env:MODEL}\n"
+            "    tool_names: ['${env:TOOL}']\n    rag_id: ${env:RAG}\n")
+    lines = _problems(tmp_path, text, env={})
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        f"agents.a.{field}: environment variable {var} is not set (set it, or write "
+        f"${{env:{var}:-default}})"
+        for field, var in [("engine_model", "MODEL"), ("tool_names[0]", "TOOL"), ("rag_id", "RAG")]
+    ]
+    path = _write(tmp_path, "agents.yaml", text)
+    state = config.load([path], {}, missing_env_ok=True)  # the pre-commit hook's way
+    assert len(state.warnings) == 3
+
+
+def test_a_missing_variable_does_not_hide_the_checks_of_merged_agents(tmp_path: Path) -> None:
+    lines = _problems(tmp_path, (
+        "version: 1\ndefaults:\n  engine_key: ${env:VOIPBIN_IAC_TEST_UNSET}\n"
+        "agents:\n  a:\n    type: insight\n    tool_names: [send_email]\n"
+    ), env={})
+    assert [line.split(": ", 2)[1] for line in lines] == [
+        "defaults.engine_key", "agents.a", "agents.a.tool_names[0]"]
+    assert "engine_model is required" in lines[1]

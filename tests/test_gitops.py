@@ -273,7 +273,7 @@ def test_export_then_plan_is_empty_on_twenty_varied_ais(stack: Stack) -> None:
             "tool_names": tools[: i % 4],
             "parameter": {"level": i, "nested": {"on": bool(i % 2)}} if i % 4 == 1 else {},
             "auto_aicall_audit_enabled": i % 6 == 0,
-            "type": "insight" if i == 7 else "normal",
+            "type": "insight" if i == 8 else "normal",  # no tools: insight AIs take no normal tool
         }
         if i == 3:
             body["rag_id"] = "5b1c1a2e-8f4b-4c57-9d0e-1f2a3b4c5d6e"

@@ -356,3 +356,32 @@ def test_errors_print_as_file_line_column() -> None:
     assert info.value.lines() == [
         "dir/agents.yaml:2:1: duplicate key 'a' (first at line 1): YAML would keep only the last"
     ]
+
+
+def test_read_text_takes_only_regular_files(tmp_path: Path) -> None:
+    """Devices and FIFOs are refused by type, before any read (the FIFO and /dev/zero cases,
+    which would hang or exhaust memory if this broke, run bounded in test_invalid_corpus.py)."""
+    with pytest.raises(ConfigError) as info:
+        read_text(Path("/dev/null"), "shown")
+    assert info.value.problems[0] == Problem(Location("shown"),
+                                             "is a character device, not a regular file")
+    real = tmp_path / "real.yaml"
+    real.write_text("a: 1\n", encoding="utf-8")
+    (tmp_path / "link.yaml").symlink_to(real)  # a desired file named by its user may be a link
+    assert read_text(tmp_path / "link.yaml", "shown") == "a: 1\n"
+
+
+def test_read_bounded_reads_at_most_the_limit(tmp_path: Path) -> None:
+    from voipbin_iac.desired import readfile
+
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 10)
+    assert readfile.read_bounded(path, "shown", 10) == b"x" * 10
+    with pytest.raises(readfile.TooBig) as info:
+        readfile.read_bounded(path, "shown", 9)
+    assert info.value.size == 10
+    link = tmp_path / "l"
+    link.symlink_to(path)
+    with pytest.raises(ConfigError) as refused:
+        readfile.read_bounded(link, "shown", 10, follow_symlinks=False)
+    assert refused.value.problems[0].message == "is a symbolic link, not a regular file"

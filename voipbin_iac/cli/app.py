@@ -124,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="offline checks of desired-state files")
     _files(p, manifest=False)
     p.add_argument("--each", action="store_true",
-                   help="check each file on its own instead of merged (for pre-commit)")
+                   help="check each file as its own environment instead of all merged (for "
+                        "pre-commit): merged over the --base files, or over a base.yaml beside it")
+    p.add_argument("--base", action="append", default=[], metavar="FILE",
+                   help="a base that the files are overlays of: merged under each of them "
+                        "(repeatable; with --each, a base.yaml beside each file otherwise)")
     p.add_argument("--allow-missing-env", action="store_true",
                    help="an unset ${env:...} is a warning, not an error (no secrets at hand)")
     _common(p)

@@ -25,7 +25,8 @@ from ..core import render
 from ..core.model import DesiredState, Manifest, Plan
 from ..core.plan import PlanOptions
 from ..core.secret import Secret
-from ..desired import config, schemacheck, schemadoc
+from ..core.visible import visible
+from ..desired import config, overlays, schemacheck, schemadoc
 from ..emulator import (
     EmulatorApp,
     EmulatorConfig,
@@ -153,18 +154,24 @@ def _ask(console: Console, question: str) -> bool:
 
 def validate(args: Namespace, console: Console) -> int:
     files = _files(args)
-    groups = [[f] for f in files] if args.each else [files]
-    problems: list[Problem] = []
-    for group in groups:
+    problems: set[Problem] = set()
+    shown: set[str] = set()
+    for group in overlays.groups(files, args.base, each=args.each):
         try:
-            state = _desired(group, console, missing_env_ok=args.allow_missing_env)
+            state = config.load(group, console.env, missing_env_ok=args.allow_missing_env)
         except ConfigError as exc:
-            problems.extend(exc.problems)
+            problems.update(exc.problems)
             continue
-        console.out(f"ok: {', '.join(group)}: {len(state.agents)} agents, "
+        for value in state.env_values:  # never printed; masked should a message slip
+            console.redactor.add(value)
+        for warning in state.warnings:
+            if warning not in shown:  # a base's warning once, however many overlays
+                shown.add(warning)
+                console.err(f"warning: {warning}")
+        console.out(f"ok: {', '.join(visible(f) for f in group)}: {len(state.agents)} agents, "
                     f"{len(state.warnings)} warnings\n")
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(sorted(problems))
     return 0
 
 

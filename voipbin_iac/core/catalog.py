@@ -6,6 +6,7 @@ the planner and the emulator all read it, so one table says what the platform ac
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 ZERO_UUID: Final = "00000000-0000-0000-0000-000000000000"
@@ -118,3 +119,10 @@ IMPACT_ORDER: Final = ("none", "cosmetic", "behaviour", "routing")
 def sip_uri(direct_hash: str) -> str:
     """The SIP URI callers dial for a `direct_hash` (which already carries `direct.`)."""
     return f"sip:{direct_hash}@{SIP_DOMAIN}"
+
+
+def env_name(key: str) -> str:
+    """The variable `manifest --format env` gives a key's SIP URI: `support-bot` ->
+    `VOIPBIN_SIP_URI_SUPPORT_BOT`. Not one-to-one: `a-b`, `a_b`, `a.b` and `A-B` all give
+    `VOIPBIN_SIP_URI_A_B` (the env format refuses such clashes, `validate` warns)."""
+    return "VOIPBIN_SIP_URI_" + re.sub(r"[^A-Z0-9]", "_", key.upper())

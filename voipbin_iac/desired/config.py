@@ -5,6 +5,11 @@ so `base.yaml` + `prod.yaml` serve one environment), checks everything that can 
 without the network, and returns a `DesiredState`, or raises one `ConfigError` listing every
 problem at its `file:line:column`. Warnings (a literal engine_key, an unknown model, a shared
 name) ride along in `DesiredState.warnings`.
+
+Everything is reported in one run: each file's own problems (YAML, schema, `${env:...}`, prompt
+files and sizes) are all found even when another file has some; the checks that need the agents
+merged (`rules`) run when every file could be merged. A missing variable or an unreadable
+prompt file does not stop the merge: its value is unknown, and checks that need it skip it.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.catalog import ENGINE_MODELS, WRITE_FIELDS
+from ..core.catalog import WRITE_FIELDS
 from ..core.kinds.agent import AGENT_KIND, canonical
 from ..core.model import AGENT, TEAM, DesiredResource, DesiredState, Safety
 from ..core.secret import Secret
+from ..core.visible import visible
 from ..errors import ConfigError, Location, Problem
-from . import envsubst, schemacheck, teams, yamlsrc
+from . import envsubst, prompts, rules, schemacheck, teams, yamlsrc
+from .rules import Given
+from .yamlsrc import Document, Path_, dotted
 
 _TOP_MAPPINGS = ("defaults", "agents", "teams", "moved", "safety")
 _PROMPTS = frozenset({"init_prompt", "init_prompt_file"})  # one field, two spellings
@@ -27,12 +35,16 @@ _PROMPTS = frozenset({"init_prompt", "init_prompt_file"})  # one field, two spel
 
 @dataclass
 class _Source:
-    """One field value and where it came from."""
+    """One field value, where it came from, and what the file-level checks found."""
 
-    value: Any
-    location: Location
+    given: Given
     base: Path  # the directory of the file that holds it (for init_prompt_file)
-    literal: Any = None  # the value before env expansion
+    templates: dict[str, str] = field(default_factory=dict)  # path in the field -> as written
+    prompt: str = ""  # for init_prompt_file: the text read ("" when it could not be read)
+
+    @property
+    def value(self) -> Any:
+        return self.given.value
 
 
 @dataclass
@@ -46,7 +58,10 @@ class _Merged:
     team_locations: dict[str, Location] = field(default_factory=dict)
     moved: dict[str, _Source] = field(default_factory=dict)
     safety: dict[str, Any] = field(default_factory=dict)
-    from_env: frozenset[str] = frozenset()  # values taken from the environment: never quoted
+    from_env: frozenset[str] = frozenset()  # strings that took text from the environment
+    env_values: frozenset[str] = frozenset()  # the values taken from the environment
+    env_used: dict[str, str] = field(default_factory=dict)  # variable -> value taken
+    broken: bool = False  # a file could not be merged: skip the checks of merged agents
 
 
 def load(paths: Sequence[str | Path], env: Mapping[str, str], *,
@@ -60,24 +75,27 @@ def load(paths: Sequence[str | Path], env: Mapping[str, str], *,
         raise ConfigError([Problem(Location("<command line>"), "no desired-state file given")])
     problems: list[Problem] = []
     merged = _Merged()
+    reader = prompts.PromptReader()
     for path in paths:
-        problems.extend(_read_into(Path(path), env, merged, missing_env_ok))
-    if any(p.severity == "error" for p in problems):
-        raise ConfigError([p for p in problems if p.severity == "error"])
-    if merged.defaults.keys() >= _PROMPTS:
-        problems.append(_exclusive(merged.defaults))
-    agents = {key: _agent(key, merged, problems) for key in sorted(merged.agents)}
+        problems.extend(_read_into(Path(path), env, merged, missing_env_ok, reader))
+    if merged.broken:
+        raise ConfigError(sorted({p for p in problems if p.severity == "error"}))
+    agents = {key: _agent(key, merged) for key in sorted(merged.agents)}
+    problems.extend(_check_agents(agents, merged))
     team_list = {key: teams.build_team(key, merged.teams[key], merged.team_locations[key],
                                        agents, problems) for key in sorted(merged.teams)}
     for key in sorted(team_list.keys() & agents.keys()):
-        problems.append(Problem(merged.team_locations[key], f"teams.{key}: '{key}' is also an "
-                                "agent key; keys are unique across agents and teams"))
+        problems.append(Problem(merged.team_locations[key], f"teams.{visible(key)}: "
+                                f"'{visible(key)}' is also an agent key; keys are unique "
+                                "across agents and teams"))
     moved = _moved(merged, {**agents, **team_list}, problems)
-    _check_names(agents, problems)
-    _check_names(team_list, problems)
-    errors = {p for p in problems if p.severity == "error"}  # a default's problem, once
+    problems.extend(rules.check_names(agents, merged.from_env))
+    problems.extend(rules.check_names(team_list, merged.from_env, section="teams"))
+    problems.extend(rules.check_env_names({**agents, **team_list}))
+    unique = set(problems)  # a default's problem, once
+    errors = [p for p in unique if p.severity == "error"]
     if errors:
-        raise ConfigError(list(errors))
+        raise ConfigError(errors)
     safety = Safety(
         max_change_percent=float(merged.safety.get("max_change_percent", 30.0)),
         min_owned=int(merged.safety.get("min_owned", 10)),
@@ -88,18 +106,21 @@ def load(paths: Sequence[str | Path], env: Mapping[str, str], *,
         moved=moved,
         safety=safety,
         files=tuple(str(p) for p in paths),
-        warnings=tuple(str(p) for p in sorted(set(problems))),
+        warnings=tuple(str(p) for p in sorted(unique)),
+        env_used=dict(sorted(merged.env_used.items())),
     )
 
 
-def _read_into(path: Path, env: Mapping[str, str], merged: _Merged,
-               missing_env_ok: bool) -> list[Problem]:
-    """Parse, expand and schema-check one file, then merge it into `merged`."""
+def _read_into(path: Path, env: Mapping[str, str], merged: _Merged, missing_env_ok: bool,
+               reader: prompts.PromptReader) -> list[Problem]:
+    """Parse, expand and check one file, then merge it into `merged` if its shape allows."""
     try:
         doc = yamlsrc.load_file(path, str(path))
     except ConfigError as exc:
+        merged.broken = True
         return list(exc.problems)
     if not isinstance(doc.data, dict):
+        merged.broken = True
         return [Problem(doc.where(()), "the top level must be a mapping with `version: 1` "
                                        f"and `agents:`, not {schemacheck.kind_of(doc.data)}")]
     raw = dict(doc.data)
@@ -109,41 +130,112 @@ def _read_into(path: Path, env: Mapping[str, str], merged: _Merged,
     for section in ("agents", "teams"):
         if isinstance(raw.get(section), dict):
             raw[section] = {k: ({} if v is None else v) for k, v in raw[section].items()}
-    doc = yamlsrc.Document(doc.file, raw, doc.locations)
-    data, problems, from_env = envsubst.expand(doc, env, missing_ok=missing_env_ok)
-    merged.from_env |= from_env
-    problems.extend(schemacheck.check("agents", doc, data, from_env))
-    if any(p.severity == "error" for p in problems):
+    doc = Document(doc.file, raw, doc.locations)
+    expanded = envsubst.expand(doc, env, missing_ok=missing_env_ok)
+    merged.from_env |= expanded.from_env
+    merged.env_values |= expanded.env_values
+    merged.env_used.update(expanded.env_used)
+    data = expanded.data
+    problems = list(expanded.problems)
+    schema = schemacheck.check("agents", doc, data, expanded.from_env, expanded.unresolved)
+    problems.extend(schema)
+    problems.extend(rules.hidden_text(doc, data, expanded.from_env))
+    sections = _sections(doc, data, expanded, path.parent, reader, problems)
+    if schema:
+        merged.broken = True
         return problems
-    base = path.parent
-    if data.get("defaults", {}).keys() & _PROMPTS:
+    if any(p in _PROMPTS for p in sections.get(("defaults",), {})):
         merged.defaults.pop("init_prompt", None)
         merged.defaults.pop("init_prompt_file", None)
-    for key, value in data.get("defaults", {}).items():
-        merged.defaults[key] = _Source(value, doc.where(("defaults", key)), base,
-                                       raw["defaults"][key])
-    for agent_key, spec in data.get("agents", {}).items():
+    merged.defaults.update(sections.get(("defaults",), {}))
+    for agent_key in data.get("agents", {}):
+        own = sections[("agents", agent_key)]
         target = merged.agents.setdefault(agent_key, {})
         merged.agent_locations.setdefault(agent_key, doc.where(("agents", agent_key)))
-        if spec.keys() & _PROMPTS:
+        if own.keys() & _PROMPTS:
             target.pop("init_prompt", None)
             target.pop("init_prompt_file", None)
-        for key, value in spec.items():
-            where = doc.where(("agents", agent_key, key))
-            target[key] = _Source(value, where, base, raw["agents"][agent_key][key])
+        target.update(own)
     for team_key, spec in data.get("teams", {}).items():
-        target = merged.teams.setdefault(team_key, {})
+        target_team = merged.teams.setdefault(team_key, {})
         merged.team_locations.setdefault(team_key, doc.where(("teams", team_key)))
-        for key, value in spec.items():
-            target[key] = (value, doc.where(("teams", team_key, key)), doc.where)
+        for name, value in spec.items():
+            target_team[name] = (value, doc.where(("teams", team_key, name)), doc.where)
     for old, new in data.get("moved", {}).items():
-        merged.moved[old] = _Source(new, doc.where(("moved", old)), base)
+        merged.moved[old] = _Source(Given(new, doc.where(("moved", old))), path.parent)
     merged.safety.update(data.get("safety", {}))
     return problems
 
 
-def _agent(key: str, merged: _Merged, problems: list[Problem]) -> DesiredResource:
-    """Merge defaults under one agent, read its prompt file, canonicalise its fields."""
+def _sections(doc: Document, data: dict[str, Any], expanded: envsubst.Expanded, base: Path,
+              reader: prompts.PromptReader,
+              problems: list[Problem]) -> dict[Path_, dict[str, _Source]]:
+    """The fields of `defaults` and of each agent as sources, after the checks of single
+    values: prompt files read (once each), prompt sizes, `init_prompt` with `init_prompt_file`.
+    Values of the wrong type (reported by the schema) are skipped."""
+    levels: list[tuple[Path_, Any]] = [(("defaults",), data.get("defaults", {}))]
+    agents = data.get("agents", {})
+    if isinstance(agents, dict):
+        levels += [(("agents", key), spec) for key, spec in agents.items()]
+    sections: dict[Path_, dict[str, _Source]] = {}
+    for level, spec in levels:
+        if not isinstance(spec, dict):
+            continue
+        raw = _at(doc.data, level)
+        sources: dict[str, _Source] = {}
+        for name, value in spec.items():
+            path = (*level, name)
+            given = Given(value, doc.where(path), doc, path, raw.get(name),
+                          path in expanded.unresolved,
+                          isinstance(value, str) and value in expanded.from_env)
+            sources[name] = _Source(given, base, _templates(given.literal, path,
+                                                            expanded.took_env))
+        if spec.keys() >= _PROMPTS:
+            problems.append(Problem(sources["init_prompt_file"].given.location,
+                                    "init_prompt and init_prompt_file are mutually exclusive"))
+        inline = sources.get("init_prompt")
+        if inline is not None and isinstance(inline.value, str) and not inline.given.unresolved:
+            problem = prompts.check_inline(inline.value, dotted(inline.given.path),
+                                           inline.given.location, inline.given.from_env)
+            if problem is not None:
+                problems.append(problem)
+        named = sources.get("init_prompt_file")
+        if named is not None and isinstance(named.value, str) and named.value and \
+                not named.given.unresolved:
+            written = named.given.literal if named.given.from_env else None
+            named.prompt, problem = reader.read(named.value, base, named.given.location,
+                                                written=written)
+            if problem is not None:
+                problems.append(problem)
+        sections[level] = sources
+    return sections
+
+
+def _at(data: Any, path: Path_) -> dict[str, Any]:
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def _templates(literal: Any, path: Path_, took_env: envsubst.PathSet) -> dict[str, str]:
+    """Paths in the field at `path` (as `parameter.items[0]`) whose string took text from the
+    environment, each with the string as written."""
+    found: dict[str, str] = {}
+    todo: list[tuple[Any, Path_]] = [(literal, path)]
+    while todo:
+        value, here = todo.pop()
+        if isinstance(value, str):
+            if "${env:" in value and here in took_env:
+                found[dotted(here[len(path) - 1:])] = value
+        elif isinstance(value, dict):
+            todo.extend((v, (*here, k)) for k, v in value.items())
+        elif isinstance(value, list):
+            todo.extend((v, (*here, i)) for i, v in enumerate(value))
+    return found
+
+
+def _agent(key: str, merged: _Merged) -> DesiredResource:
+    """Merge defaults under one agent, take its prompt file's text, canonicalise its fields."""
     own = merged.agents[key]
     here = merged.agent_locations[key]
     sources: dict[str, _Source] = {}
@@ -152,24 +244,24 @@ def _agent(key: str, merged: _Merged, problems: list[Problem]) -> DesiredResourc
             continue
         sources[name] = source
     sources.update(own)
-    if own.keys() >= _PROMPTS:
-        problems.append(_exclusive(own))
     if "init_prompt_file" in sources:
         src = sources.pop("init_prompt_file")
-        sources["init_prompt"] = _Source(_read_prompt(src, problems), src.location, src.base)
-    ignore = set(merged.defaults.get("ignore_changes", _Source([], here, Path())).value)
-    ignore.update(own.get("ignore_changes", _Source([], here, Path())).value)
+        sources["init_prompt"] = _Source(Given(src.prompt, src.given.location), src.base)
+    ignore = set(merged.defaults["ignore_changes"].value if "ignore_changes" in merged.defaults
+                 else [])
+    ignore.update(own["ignore_changes"].value if "ignore_changes" in own else [])
     fields: dict[str, Any] = {}
     locations: dict[str, Location] = {}
+    templates: dict[str, str] = {}
     for name in WRITE_FIELDS:
         src = sources.get(name)
         if src is None:
             fields[name] = canonical(name, key) if name == "name" else AGENT_KIND.blank(name)
             continue
-        locations[name] = src.location
+        locations[name] = src.given.location
+        templates.update(src.templates)
         value = Secret(src.value) if name == "engine_key" else src.value
         fields[name] = canonical(name, value)
-    _check_agent(key, fields, sources, here, problems, merged.from_env)
     protect = sources.get("protect")
     return DesiredResource(
         kind=AGENT,
@@ -179,48 +271,29 @@ def _agent(key: str, merged: _Merged, problems: list[Problem]) -> DesiredResourc
         ignore_changes=frozenset(ignore),
         location=here,
         field_locations=locations,
+        templates=templates,
     )
 
 
-def _exclusive(level: Mapping[str, _Source]) -> Problem:
-    return Problem(level["init_prompt_file"].location,
-                   "init_prompt and init_prompt_file are mutually exclusive")
+def _check_agents(agents: Mapping[str, DesiredResource], merged: _Merged) -> list[Problem]:
+    """The platform's rules on each merged agent (see `rules`)."""
+    problems: list[Problem] = []
+    uses: list[rules.ToolUse] = []
+    for key, agent in agents.items():
+        own = merged.agents[key]
 
+        def given(name: str, own: dict[str, _Source] = own) -> Given | None:
+            src = own.get(name) or merged.defaults.get(name)
+            return src.given if src is not None else None
 
-def _read_prompt(src: _Source, problems: list[Problem]) -> str:
-    path = src.base / src.value
-    try:
-        return yamlsrc.read_text(path, str(path), max_bytes=1024 * 1024)
-    except ConfigError as exc:
-        reason = exc.problems[0].message if exc.problems else "cannot read"
-        problems.append(Problem(src.location, f"init_prompt_file '{src.value}': {reason}"))
-        return ""
-
-
-def _check_agent(key: str, fields: Mapping[str, Any], sources: Mapping[str, _Source],
-                 here: Location, problems: list[Problem], from_env: frozenset[str]) -> None:
-    """Checks that need the merged agent: required model, known model, literal secrets."""
-    model = fields["engine_model"]
-    if not model:
-        problems.append(Problem(here, f"agents.{key}: engine_model is required "
-                                      "(set it in the agent or in defaults)"))
-    elif model not in ENGINE_MODELS and "engine_model" in sources:
-        shown = "the value from ${env:...}" if model in from_env else f"'{model}'"
-        problems.append(Problem(  # located at the value, so a default's is reported once
-            sources["engine_model"].location,
-            f"engine_model {shown} is not in VoIPBin's documented model list; VoIPBin checks "
-            "only the vendor, so check the model name with your provider",
-            "warning",
-        ))
-    key_src = sources.get("engine_key")
-    if key_src is not None and isinstance(key_src.literal, str) and key_src.literal and \
-            not envsubst.has_reference(key_src.literal):
-        problems.append(Problem(
-            key_src.location,
-            "engine_key is a literal secret in the file: write it as "
-            "${env:NAME} and keep the value out of git",
-            "warning",
-        ))
+        problems.extend(rules.check_model(key, agent.fields["engine_model"],
+                                          given("engine_model"), agent.location))
+        problems.extend(rules.check_literal_key(given("engine_key")))
+        ai_type = given("type")
+        uses.append(rules.ToolUse(key, agent.fields["type"], given("tool_names"),
+                                  ai_type is None or not ai_type.unresolved))
+    problems.extend(rules.check_tools(uses))
+    return problems
 
 
 def _moved(merged: _Merged, keys: Mapping[str, DesiredResource],
@@ -231,17 +304,18 @@ def _moved(merged: _Merged, keys: Mapping[str, DesiredResource],
     moved: dict[str, str] = {}
     targets: dict[str, str] = {}
     for old, src in sorted(merged.moved.items()):
-        new = src.value
+        new, where = src.value, src.given.location
+        o = visible(old)
         if old == new:
-            problems.append(Problem(src.location, f"moved.{old}: a key cannot move to itself"))
+            problems.append(Problem(where, f"moved.{o}: a key cannot move to itself"))
             continue
         if old in keys:
-            problems.append(Problem(src.location, f"moved.{old}: '{old}' is still a key in the "
-                                                  "files; remove it there or from moved"))
+            problems.append(Problem(where, f"moved.{o}: '{o}' is still a key in the files; "
+                                           "remove it there or from moved"))
             continue
         if new in targets:
-            problems.append(Problem(src.location, f"moved.{old}: '{new}' is already the target "
-                                                  f"of '{targets[new]}'"))
+            problems.append(Problem(where, f"moved.{o}: '{visible(new)}' is already the target "
+                                           f"of '{visible(targets[new])}'"))
             continue
         targets[new] = old
         seen = [old]
@@ -249,27 +323,12 @@ def _moved(merged: _Merged, keys: Mapping[str, DesiredResource],
             seen.append(new)
             new = direct[new]
         if new in seen:
-            problems.append(Problem(src.location, f"moved.{old}: the renames go round in a "
-                                                  f"circle ({' -> '.join([*seen, new])})"))
+            chain = " -> ".join(visible(k) for k in [*seen, new])
+            problems.append(Problem(where, f"moved.{o}: the renames go round in a circle "
+                                           f"({chain})"))
         elif new not in keys:
-            problems.append(Problem(src.location, f"moved.{old}: target '{new}' is not an agent "
-                                                  "or team key in the files"))
+            problems.append(Problem(where, f"moved.{o}: target '{visible(new)}' is not an agent "
+                                           "or team key in the files"))
         else:
             moved[old] = new
     return moved
-
-
-def _check_names(agents: Mapping[str, DesiredResource], problems: list[Problem]) -> None:
-    by_name: dict[str, list[str]] = {}
-    for key, agent in agents.items():
-        by_name.setdefault(agent.name, []).append(key)
-    for name, keys in sorted(by_name.items()):
-        if len(keys) > 1:
-            for key in keys[1:]:
-                problems.append(Problem(
-                    agents[key].field_locations.get("name", agents[key].location),
-                    f"agents.{key}: name '{name}' is also used by {', '.join(keys[:1])}; "
-                    "VoIPBin allows it, but such agents can only be matched through the "
-                    "manifest, never adopted by name",
-                    "warning",
-                ))

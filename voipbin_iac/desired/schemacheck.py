@@ -3,20 +3,26 @@
 jsonschema's own messages quote whole instances (a secret among them) and speak in schema terms;
 this module turns each error into one short sentence about the field, with a "did you mean" for
 near misses, and places it with the document's locations. Schemas ship inside the package.
+
+`pattern` is checked as JSON Schema means it (ECMA-262: `$` is the end of the text). Python's
+`re` lets `$` match before a final newline, which let `rag_id: |` (a UUID plus a newline, which
+VoIPBin silently drops) and an agent key `"bot\n"` through.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Container, Iterable, Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import jsonschema
 
-from ..core.catalog import SENSITIVE_FIELDS
+from ..core.catalog import ENGINE_MODELS, ENGINE_VENDORS, SENSITIVE_FIELDS
+from ..core.visible import visible
 from ..errors import Problem
 from .yamlsrc import Document, Path_, dotted
 
@@ -29,21 +35,37 @@ def schema_text(name: str) -> str:
     return resources.files("voipbin_iac").joinpath(f"schemas/{name}.schema.json").read_text()
 
 
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any
+             ) -> Iterator[jsonschema.ValidationError]:
+    """`pattern` with ECMA-262's `$`: a match must reach the very end of the text."""
+    if not validator.is_type(instance, "string"):
+        return
+    match = re.search(pattern, instance)
+    if match is None or (pattern.endswith("$") and match.end() != len(instance)):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+
+
 @cache
-def validator(name: str) -> jsonschema.Draft202012Validator:
-    """A compiled validator for a packaged schema."""
-    return jsonschema.Draft202012Validator(json.loads(schema_text(name)))
+def validator(name: str) -> Any:
+    """A compiled validator for a packaged schema (Draft 2020-12, strict `$`)."""
+    return _Validator(json.loads(schema_text(name)))
 
 
-def check(name: str, doc: Document, data: Any,
-          from_env: frozenset[str] = frozenset()) -> list[Problem]:
+def check(name: str, doc: Document, data: Any, from_env: frozenset[str] = frozenset(),
+          skip: Container[Path_] = ()) -> list[Problem]:
     """Validate `data` (the document's data, maybe env-expanded) against schema `name`.
 
     Strings in `from_env` came from the environment and may be secrets: messages describe
-    them, never quote them.
+    them, never quote them. Errors at a path in `skip` (a value whose `${env:...}` could not be
+    expanded, already reported) are left out.
     """
     problems: list[Problem] = []
     for error in validator(name).iter_errors(data):
+        if tuple(error.absolute_path) in skip:
+            continue
         problems.extend(_problems(error, doc, from_env))
     return problems
 
@@ -87,7 +109,21 @@ def _show(path: Path_, value: Any, from_env: frozenset[str]) -> str:
     if isinstance(value, str) and value in from_env:
         return "the value from ${env:...}"
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
-    return f"'{text[:60]}{'...' if len(text) > 60 else ''}'"
+    return f"'{visible(text[:60])}{'...' if len(text) > 60 else ''}'"
+
+
+def _model_hint(value: Any) -> str:
+    """"Did you mean" for an `engine_model` whose vendor VoIPBin does not accept."""
+    if not isinstance(value, str):
+        return ""
+    vendor, dot, model = value.partition(".")
+    if not dot:
+        known = [m for m in ENGINE_MODELS if m.partition(".")[2] == value]
+        return f" (did you mean '{known[0]}'?)" if known else ""
+    if vendor in ENGINE_VENDORS:
+        return ""
+    close = difflib.get_close_matches(vendor.lower(), sorted(ENGINE_VENDORS), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}.{visible(model[:40])}'?)" if close else ""
 
 
 def _problems(error: jsonschema.ValidationError, doc: Document,
@@ -105,8 +141,8 @@ def _problems(error: jsonschema.ValidationError, doc: Document,
             for extra in value if extra not in allowed
         ]
     if "propertyNames" in error.relative_schema_path:
-        return [Problem(doc.where((*path, value)), f"{field}: key '{value}' is not allowed: "
-                        f"{schema.get('x-error', error.message)}")]
+        return [Problem(doc.where((*path, value)), f"{field}: key '{visible(str(value))}' is not "
+                        f"allowed: {schema.get('x-error', error.message)}")]
     if kind == "type":
         types = expected if isinstance(expected, list) else [expected]
         want = " or ".join(_EXPECTED.get(t, t) for t in types)
@@ -121,7 +157,8 @@ def _problems(error: jsonschema.ValidationError, doc: Document,
             got = "a number"  # not "the number <the secret>"
         return [Problem(where, f"{field}: expected {want}, got {got}{hint}")]
     if kind == "enum":
-        if isinstance(value, str) and value and not _suggest(value, expected):
+        env = isinstance(value, str) and value in from_env  # no hint derived from a secret
+        if isinstance(value, str) and value and (env or not _suggest(value, expected)):
             choices = ", ".join(repr(c) for c in expected if c != "")
             shown = _show(path, value, from_env)
             return [Problem(where, f"{field}: {shown} is not one of: {choices}")]
@@ -132,7 +169,10 @@ def _problems(error: jsonschema.ValidationError, doc: Document,
         return [Problem(where, f"{field}: must be {json.dumps(expected)}{got}")]
     if kind == "pattern":
         reason = schema.get("x-error", f"does not match {expected}")
-        return [Problem(where, f"{field}: {_show(path, value, from_env)} {reason}")]
+        hint = ""
+        if path and path[-1] == "engine_model" and value not in from_env:
+            hint = _model_hint(value)
+        return [Problem(where, f"{field}: {_show(path, value, from_env)} {reason}{hint}")]
     if kind == "required":
         missing = [r for r in expected if isinstance(value, dict) and r not in value]
         start = " (start the file with `version: 1`)" if path == () else ""
@@ -140,7 +180,8 @@ def _problems(error: jsonschema.ValidationError, doc: Document,
                 for m in missing]
     if kind == "uniqueItems" and isinstance(value, list):
         seen: set[str] = set()
-        dups = [v for v in map(json.dumps, value) if v in seen or seen.add(v)]  # type: ignore[func-returns-value]
+        dups = [_unique_shown(v, from_env) for v in value
+                if json.dumps(v) in seen or seen.add(json.dumps(v))]  # type: ignore[func-returns-value]
         return [Problem(where, f"{field}: lists {', '.join(dups)} more than once")]
     if kind in ("minimum", "maximum"):
         word = "at least" if kind == "minimum" else "at most"
@@ -149,5 +190,12 @@ def _problems(error: jsonschema.ValidationError, doc: Document,
         return [Problem(where, f"{field}: must not be empty")]
     if kind == "maxLength":
         return [Problem(where, f"{field}: longer than {expected} characters")]
-    sensitive = _SENSITIVE.intersection(p for p in path if isinstance(p, str))
-    return [Problem(where, f"{field}: {'invalid value' if sensitive else error.message}")]
+    hidden = _SENSITIVE.intersection(p for p in path if isinstance(p, str)) or \
+        (isinstance(value, str) and value in from_env)
+    return [Problem(where, f"{field}: {'invalid value' if hidden else visible(error.message)}")]
+
+
+def _unique_shown(value: Any, from_env: frozenset[str]) -> str:
+    if isinstance(value, str) and value in from_env:
+        return "the value from ${env:...}"
+    return visible(json.dumps(value))

@@ -19,7 +19,9 @@ from typing import Any
 
 import yaml
 
+from ..core.visible import visible
 from ..errors import ConfigError, Location, Problem
+from . import readfile
 
 Path_ = tuple[str | int, ...]
 
@@ -56,27 +58,28 @@ def dotted(path: Path_) -> str:
     """`('agents', 'bot', 'tool_names', 2)` -> `agents.bot.tool_names[2]`."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{visible(part)}" if text else visible(part)
     return text or "the document"
 
 
 def read_text(path: Path, display: str, *, max_bytes: int = MAX_BYTES) -> str:
-    """Read a YAML file as text, refusing what is not a reasonable UTF-8 text file."""
-    here = Location(display)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise _one(here, f"file is {size} bytes, over the limit of {max_bytes}")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise _one(here, "file not found") from None
-    except IsADirectoryError:
-        raise _one(here, "is a directory, not a file") from None
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise _one(here, f"cannot read: {reason}") from None
+    """Read a YAML file as text, refusing what is not a reasonable UTF-8 text file.
+
+    Only a regular file is read, never blocking and never more than `max_bytes` (+1): a FIFO,
+    a device such as `/dev/zero` or a directory is refused at once (see `readfile`).
+    """
+    raw = readfile.read_bounded(path, display, max_bytes)
+    return decode(raw, display)
+
+
+def decode(raw: bytes, display: str, what: str = "YAML") -> str:
+    """UTF-8 text (a BOM is dropped), or `ConfigError` for binary or non-UTF-8 bytes."""
     if b"\x00" in raw[:8192]:
-        raise _one(here, "looks like a binary file (it contains NUL bytes), not YAML")
+        raise _one(Location(display), f"looks like a binary file (it contains NUL bytes), "
+                                      f"not {what}")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -89,7 +92,7 @@ def read_text(path: Path, display: str, *, max_bytes: int = MAX_BYTES) -> str:
 
 def load_file(path: Path, display: str | None = None) -> Document:
     """Read and parse one YAML file into a `Document`."""
-    name = display or str(path)
+    name = visible(display or str(path))
     text = read_text(path, name)
     return parse(text, name)
 
@@ -123,9 +126,9 @@ def parse(text: str, file: str, budget: Budget = Budget()) -> Document:
         if mark and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
             reason += " (a tab: YAML indents with spaces only)"
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
-        raise _one(loc, f"invalid YAML: {reason}") from None
+        raise _one(loc, f"invalid YAML: {visible(reason)}") from None
     except yaml.YAMLError as exc:
-        raise _one(Location(file), f"invalid YAML: {exc}") from None
+        raise _one(Location(file), f"invalid YAML: {visible(str(exc))}") from None
     except RecursionError:
         raise _one(Location(file), f"nesting deeper than {MAX_DEPTH} levels") from None
     finally:
@@ -211,7 +214,7 @@ class _Builder:
             self._place(event, value)
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor not in self._anchors:
-                raise self._fail(event, f"unknown alias *{event.anchor}")
+                raise self._fail(event, f"unknown alias *{visible(event.anchor)}")
             if self._awaiting_key():
                 raise self._fail(event, "an alias cannot be used as a mapping key")
             value, nodes, chars = self._anchors[event.anchor]
@@ -244,7 +247,7 @@ class _Builder:
     def _set_key(self, event: yaml.ScalarEvent) -> None:
         frame = self._stack[-1]
         if event.tag not in (None, "!", _CORE + "str"):
-            raise self._fail(event, f"a mapping key must be text, not {event.tag}")
+            raise self._fail(event, f"a mapping key must be text, not {visible(event.tag)}")
         if event.value == "" and event.implicit[0]:
             raise self._fail(event, "a mapping key cannot be empty")
         frame.key, frame.key_location = event.value, self._loc(event)
@@ -271,7 +274,8 @@ class _Builder:
         if key in container and key not in frame.merged:
             first = self.locations.get((*frame.path, key))
             where = f" (first at line {first.line})" if first else ""
-            raise _one(key_loc, f"duplicate key '{key}'{where}: YAML would keep only the last")
+            raise _one(key_loc, f"duplicate key '{visible(key)}'{where}: YAML would keep only "
+                                "the last")
         frame.merged.discard(key)
         container[key] = value
         self.locations[(*frame.path, key)] = key_loc
@@ -289,7 +293,7 @@ class _Builder:
     def _check_tag(self, event: yaml.Event, kind: str) -> None:
         tag = getattr(event, "tag", None)
         if tag and tag not in ("!", _CORE + kind):
-            raise self._fail(event, f"YAML tag {tag} is not supported here")
+            raise self._fail(event, f"YAML tag {visible(tag)} is not supported here")
 
     def _scalar(self, event: yaml.ScalarEvent) -> Any:
         tag = event.tag
@@ -299,13 +303,13 @@ class _Builder:
             tag = self._resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
         builder = _SCALARS.get(tag)
         if builder is None:
-            raise self._fail(event, f"YAML tag {tag} is not supported here")
+            raise self._fail(event, f"YAML tag {visible(tag)} is not supported here")
         try:
             return builder(self._constructor, yaml.ScalarNode(tag, event.value))
         except (ValueError, yaml.constructor.ConstructorError):
             frame = self._stack[-1] if self._stack else None
             secret = frame is not None and "engine_key" in (*frame.path, frame.key)
-            shown = "the value" if secret else f"'{event.value}'"  # never print an engine_key
+            shown = "the value" if secret else f"'{visible(event.value)}'"  # never an engine_key
             raise self._fail(event, f"{shown} is not a valid {tag[len(_CORE):]}") from None
 
 

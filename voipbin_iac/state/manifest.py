@@ -21,8 +21,10 @@ from typing import Any
 
 import yaml
 
+from ..core.catalog import env_name
 from ..core.kinds import KINDS
 from ..core.model import Manifest, ManifestEntry
+from ..core.visible import visible
 from ..desired import schemacheck, yamlsrc
 from ..errors import ConfigError, ManifestError
 from . import files
@@ -132,9 +134,26 @@ def write(path: Path, manifest: Manifest) -> None:
     files.write_atomic(path, dumps(manifest))
 
 
-def env_name(key: str) -> str:
-    """`support-bot` -> `VOIPBIN_SIP_URI_SUPPORT_BOT`."""
-    return "VOIPBIN_SIP_URI_" + re.sub(r"[^A-Z0-9]", "_", key.upper())
+def env_lines(manifest: Manifest) -> str:
+    """`NAME=uri` lines, or `ManifestError` when two keys would give the same NAME (one of
+    the two SIP URIs would be lost without a word)."""
+    uris = {key: entry.sip_uri for _, key, entry in manifest.items()}
+    by_name: dict[str, list[str]] = {}
+    for key in sorted(uris):
+        by_name.setdefault(env_name(key), []).append(key)
+    clashes = {name: keys for name, keys in by_name.items() if len(keys) > 1}
+    if clashes:
+        name, keys = min(clashes.items())
+        shown = ", ".join(f"'{visible(k)}'" for k in keys)
+        more = f" (and {len(clashes) - 1} more such names)" if len(clashes) > 1 else ""
+        raise ManifestError(
+            f"keys {shown} all become {name} in --format env{more}: one SIP URI would hide "
+            "the other",
+            hint="rename all but one key in the desired-state file (`moved: {old: new}` keeps "
+                 "the AI and its SIP URI), apply, then print the manifest again; or use "
+                 "--format json or csv",
+        )
+    return "".join(f"{env_name(k)}={uris[k]}\n" for k in sorted(uris))
 
 
 def render(manifest: Manifest, fmt: str) -> str:
@@ -145,14 +164,7 @@ def render(manifest: Manifest, fmt: str) -> str:
         return json.dumps(to_data(manifest), indent=2, ensure_ascii=False) + "\n"
     rows = sorted(manifest.items(), key=lambda item: item[1])
     if fmt == "env":
-        names: dict[str, str] = {}
-        for _, key, _ in rows:
-            clash = names.setdefault(env_name(key), key)
-            if clash != key:
-                raise ManifestError(
-                    f"keys '{clash}' and '{key}' both become {env_name(key)} in the env format",
-                    hint="rename one of the two keys (with `moved:`), or use --format json")
-        return "".join(f"{env_name(k)}={e.sip_uri}\n" for _, k, e in rows)
+        return env_lines(manifest)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
