@@ -125,7 +125,7 @@ def test_new_file_has_versioned_meta(tmp_path: Path) -> None:
     Store.open(path).close()
     with sqlite3.connect(path) as conn:
         meta = dict(conn.execute("SELECT key, value FROM meta"))
-    assert meta == {"app": "voipbin-iac-emulator", "schema_version": "1"}
+    assert meta == {"app": "voipbin-iac-emulator", "schema_version": "2"}
 
 
 @pytest.mark.parametrize("path", [None, ":memory:"])
