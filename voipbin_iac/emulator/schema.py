@@ -177,6 +177,10 @@ def _check_and_migrate(conn: sqlite3.Connection, target: str, tables: set[str]) 
                 conn.execute(statement)
             version += 1
             conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise EmulatorStateError(f"{target}: migrating from schema {version} failed "
+                                     f"({exc}); the file is unchanged") from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise
