@@ -187,8 +187,11 @@ def test_d13_any_other_request_id_is_replaced(api: httpx.Client, value: str) -> 
 
 
 def test_d13_every_route_carries_a_request_id(root: httpx.Client, api: httpx.Client) -> None:
-    """§D13: the middleware runs first on every route: /auth/*, unknown routes, successes."""
+    """§D13: the middleware runs first on every route: /auth/*, /ping, unknown routes,
+    successes."""
+    assert root.get("/ping").json() == {"message": "pong"}
     for response in (root.post("/auth/login", json={}), root.get("/nope"), api.get("/ais"),
+                     root.get("/ping"),
                      root.post("/auth/signup", json={"email": "a@b.co", "accepted_tos": True})):
         assert GENERATED.fullmatch(response.headers["X-Request-Id"])
     echoed = root.post("/auth/login", json={}, headers={"X-Request-Id": "mine"})

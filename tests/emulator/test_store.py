@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import threading
@@ -225,6 +226,8 @@ def test_a_version_1_state_is_migrated(tmp_path: Path) -> None:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"teams", "ai_prompt_histories", "rags"} <= tables
         assert "customers_v2" not in tables
+        assert [r[0] for r in conn.execute("SELECT token FROM accesskeys")] == [
+            hashlib.sha256(b"vb_old_key").hexdigest()]
         conn.execute("UPDATE customers SET tm_delete=1 WHERE id='c1'")
     with Store.open(path) as store:  # the expired customer's email is free again
         assert store.signup(SignupProfile(email="old@example.com"), "vb_new", 0) is not None
@@ -247,3 +250,20 @@ def test_a_failed_migration_leaves_the_file_at_version_1(tmp_path: Path) -> None
         conn.execute("DROP TABLE customers_v2")
     with Store.open(path) as store:
         assert store.customer_for_token("vb_old_key", 0) == "c1"
+
+
+def test_accesskeys_are_stored_as_sha256_only(tmp_path: Path) -> None:
+    """Part 2 §D10 (and the tool's rule that no secret reaches a saved file): the state keeps
+    only the SHA-256 of each accesskey; the key still authenticates."""
+    path = tmp_path / "s.sqlite3"
+    with Store.open(path) as store:
+        store.ensure_accesskey("vb_given_key_123")
+        _customer, key = store.signup(SignupProfile(email="s@example.com"), "vb_signup_key_456",
+                                      0) or (None, None)
+        assert key is not None and key.token == "vb_signup_key_456"
+        assert store.customer_for_token("vb_signup_key_456", 0) == key.customer_id
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"vb_given_key_123" not in raw and b"vb_signup_key_456" not in raw
+    with sqlite3.connect(path) as conn:
+        stored = [r[0] for r in conn.execute("SELECT token FROM accesskeys")]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", t) for t in stored) and len(stored) == 2

@@ -13,6 +13,8 @@ store's public methods stay where callers know them. What it models (part 2 §D1
   whenever the customer is next looked at). Its key keeps authenticating, and its email is free
   for a new signup (only live customers' emails are unique).
 - Customers made by `ensure_accesskey` are established accounts: active and verified.
+- Only the SHA-256 of an accesskey is stored (`CU accesskeyhandler/db.go:125,159-160`); the
+  token itself is answered once, by the signup.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from contextlib import AbstractContextManager
 
 from ..core.clock import Clock
 from .records import AccessKeyRecord, CustomerRecord, SignupProfile
+from .schema import token_hash
 from .timefmt import now_us
 
 UNVERIFIED_MAX_AGE_US = 3600 * 1_000_000  # CU customerhandler/cleanup.go:12-13
@@ -66,7 +69,7 @@ class AccountsMixin:
             raise ValueError("an accesskey must be non-empty printable text without ; , space")
         with self.transaction() as conn:
             row = conn.execute("SELECT customer_id FROM accesskeys WHERE token=?",
-                               (token,)).fetchone()
+                               (token_hash(token),)).fetchone()
             if row:
                 return str(row[0])
             stamp = now_us(self._clock)  # not a `stamp`: AI and call times follow the app clock
@@ -94,7 +97,7 @@ class AccountsMixin:
         key = AccessKeyRecord(id=str(uuid.uuid4()), customer_id=customer_id, name=name,
                               detail=detail, token=token, tm_expire=expire, tm_create=stamp)
         conn.execute("INSERT INTO accesskeys VALUES (?,?,?,?,?,?,?,NULL)",
-                     (key.id, customer_id, token, name, detail, expire, stamp))
+                     (key.id, customer_id, token_hash(token), name, detail, expire, stamp))
         return key
 
     def customer_for_token(self, token: str, now: int) -> str | None:
@@ -106,7 +109,7 @@ class AccountsMixin:
         with self.reading() as conn:
             row = conn.execute(
                 "SELECT customer_id, tm_expire FROM accesskeys WHERE token=? "
-                "AND tm_delete IS NULL", (token,)).fetchone()
+                "AND tm_delete IS NULL", (token_hash(token),)).fetchone()
         if row is None or (row[1] is not None and row[1] < now):
             return None
         return str(row[0])

@@ -33,6 +33,7 @@ from .protocol import (
     Response,
     envelope,
     internal_error,
+    json_response,
     parse_cookies,
     parse_query,
     pick_request_id,
@@ -262,6 +263,8 @@ class EmulatorApp:
             stream.write(f"voipbin-iac emulator: unexpected error\n{trace}")
 
     def _dispatch(self, request: Request, request_id: str, trace: _Trace) -> Response:
+        if (request.method, request.path) == ("GET", "/ping"):  # `API lib/service/ping.go`
+            return json_response(200, {"message": "pong"})
         try:
             if (request.method, request.path) in _LEGACY_ROUTES:
                 return self._legacy_auth(request)

@@ -8,6 +8,7 @@ migrated like any other, so there is one path to the current schema.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -90,7 +91,8 @@ MIGRATIONS: dict[int, Sequence[str]] = {
     # 1 → 2 (part 2 §D4, §D10, §D11, §A8): customers get the verification fields and lose the
     # all-time unique email (an expired customer frees it: only live emails are unique); every
     # customer of a version-1 state could already do everything, so it becomes verified and
-    # active. AIs get `current_prompt_history_id`; calls remember the team member they reached.
+    # active. AIs get `current_prompt_history_id`; calls remember the team member they reached;
+    # accesskeys keep only the SHA-256 of their token.
     1: (
         """CREATE TABLE customers_v2 (
             id TEXT PRIMARY KEY, email TEXT COLLATE NOCASE, name TEXT NOT NULL,
@@ -108,8 +110,15 @@ MIGRATIONS: dict[int, Sequence[str]] = {
         "DEFAULT '00000000-0000-0000-0000-000000000000'",
         "ALTER TABLE calls ADD COLUMN routed_member_id TEXT",
         "ALTER TABLE calls ADD COLUMN routed_ai_id TEXT",
+        # Part 2 §D10: only a SHA-256 of an accesskey is stored (`token` now holds it).
+        "UPDATE accesskeys SET token = sha256_hex(token)",
     ),
 }
+
+
+def token_hash(token: str) -> str:
+    """What the state keeps of an accesskey: its SHA-256, hex (`CU accesskeyhandler/db.go`)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def connect(path: str | os.PathLike[str] | None) -> sqlite3.Connection:
@@ -140,6 +149,7 @@ def _prepare(conn: sqlite3.Connection, target: str, memory: bool) -> None:
     if not memory:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+    conn.create_function("sha256_hex", 1, token_hash, deterministic=True)  # for MIGRATIONS
     conn.execute("PRAGMA foreign_keys=OFF")  # while migrating; a no-op inside a transaction
     if not tables:
         _create(conn)
