@@ -152,6 +152,15 @@ def test_call_follows_the_call_and_says_what_it_proves(stack: Stack) -> None:
     assert "from a SIP phone" in result.err
 
 
+def test_call_is_followed_to_its_hangup_whatever_the_timing(stack: Stack) -> None:
+    """§D11: placed when the clock sits exactly on a stamp (the answer then falls on a poll),
+    the call is still followed past `progressing` to its hangup."""
+    path = _applied(stack)
+    stack.clock.advance(60)
+    result = stack.cli("call", "bot", "-f", str(path), "--from", "sip:me@example.com")
+    assert ": hangup (normal), answered" in result.out
+
+
 def test_call_to_a_dead_uri_says_it_was_not_answered(stack: Stack) -> None:
     """§D11: a URI that no longer routes ends failed before any answer: exit 1 and advice."""
     path = _applied(stack)

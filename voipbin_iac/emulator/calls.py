@@ -7,7 +7,9 @@ outgoing_call.go`: a `tel` destination of a customer whose identity is not verif
 fails on its own (a customer that is not `active`, i.e. whose email is unverified, fails every
 one; `tel` fails on the empty PSTN whitelist every new customer has; `agent`/`extension` would
 start a groupcall, and the emulator has no agents or extensions; other types are unsupported).
-When none starts the answer is 500 `INTERNAL`; otherwise 200 with the calls that started.
+When none starts the answer is 500 `INTERNAL`; otherwise 200 with the calls that started. (The
+"no route" of part 2 §D11 is a `tel` destination without a PSTN dial route; a SIP destination
+always starts, and an unknown direct hash shows only in how the call ends.)
 
 A started call is `dialing` (`outgoing_call.go:313`) and then runs on the emulator's clock:
 a `sip` destination `sip:direct.<12 hex>@sip.voipbin.net` whose hash belongs to a live AI, or to
@@ -145,17 +147,13 @@ def _start(ctx: Context, destination: Address, active: bool, ends_at_once: bool,
                    "local" if ends_at_once else "", "normal" if ends_at_once else "")
 
 
-def _identity_verified(ctx: Context) -> bool:
-    customer = ctx.store.get_customer(ctx.customer_id, ctx.now)
-    return customer is not None and customer.identity_verification_status == "verified"
-
-
 def create_calls(ctx: Context) -> Response:
     flow, has_actions, source, destinations = _bind_call_body(json_object_body(ctx.request))
-    if any(d.type == "tel" for d in destinations) and not _identity_verified(ctx):
+    customer = ctx.store.get_customer(ctx.customer_id, ctx.now)
+    verified = customer is not None and customer.identity_verification_status == "verified"
+    if any(d.type == "tel" for d in destinations) and not verified:
         raise ApiFailure("PERMISSION_DENIED", "IDENTITY_VERIFICATION_REQUIRED",
                          "Customer identity verification is required for this operation.")
-    customer = ctx.store.get_customer(ctx.customer_id, ctx.now)
     active = customer is not None and customer.status == "active"
     flow = flow if flow != ZERO_UUID else str(uuid.uuid4())  # the temporary flow
     started = [c for c in (_start(ctx, d, active, not has_actions, flow, source)
