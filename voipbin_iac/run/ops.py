@@ -134,7 +134,8 @@ def call(client: VoipbinClient, manifest: Manifest, manifest_path: Path, key: st
     """Place a test call from `source` to `key`'s SIP URI through `POST /v1.0/calls`.
 
     A new call is `dialing`; with a `clock` it is followed (`GET /calls/{id}` every second,
-    for at most `watch` seconds) until VoIPBin reports an answer or a hangup."""
+    for at most `watch` seconds) until VoIPBin reports its hangup. The call carries no flow,
+    so once answered VoIPBin ends it at once."""
     entry = owned_entry(manifest, manifest_path, key)
     if not entry.sip_uri:
         raise UsageError(f"'{key}' has no direct hash yet", hint="run `voipbin-iac apply`")
@@ -152,13 +153,14 @@ def call(client: VoipbinClient, manifest: Manifest, manifest_path: Path, key: st
         raise ResponseError("POST /calls answered an empty `calls` list")
     record, watched = calls[0], 0.0
     call_id = str(record.get("id", ""))
-    while (clock is not None and call_id and watched < watch
-           and record.get("status") in ("dialing", "ringing")):
+    answered = bool(record.get("tm_progressing"))
+    while clock is not None and call_id and watched < watch and record.get("status") != "hangup":
         clock.sleep(CALL_POLL_SECONDS)
         watched += CALL_POLL_SECONDS
         record = client.get_call(call_id)
+        answered = answered or bool(record.get("tm_progressing"))
     return Called(key, entry.sip_uri, call_id, str(record.get("status", "")),
-                  str(record.get("hangup_reason", "")), bool(record.get("tm_progressing")),
+                  str(record.get("hangup_reason", "")), answered,
                   str(record.get("hangup_by", "")), watched)
 
 
