@@ -16,7 +16,7 @@ from voipbin_iac.cli import app as cli
 from voipbin_iac.emulator import EmulatorConfig
 from voipbin_iac.state import lock
 
-from .conftest import ENGINE_KEY, MODEL, Stack, agents_yaml
+from .conftest import ENGINE_KEY, KEY, MODEL, Stack, agents_yaml
 
 
 def manifest_of(path: Path) -> dict[str, Any]:
@@ -275,8 +275,11 @@ def test_export_then_plan_is_empty_on_twenty_varied_ais(stack: Stack) -> None:
             "auto_aicall_audit_enabled": i % 6 == 0,
             "type": "insight" if i == 8 else "normal",  # no tools: insight AIs take no normal tool
         }
-        if i == 3:
-            body["rag_id"] = "5b1c1a2e-8f4b-4c57-9d0e-1f2a3b4c5d6e"
+        if i == 7:  # an insight AI may use only the insight tools or `all` (api-2 §D1)
+            body["tool_names"] = ["all"]
+        if i == 3:  # the RAG must exist and be the customer's (voipbin-api-2.md §D6)
+            body["rag_id"] = stack.store.add_rag(stack.store.ensure_accesskey(KEY),
+                                                 "5b1c1a2e-8f4b-4c57-9d0e-1f2a3b4c5d6e")
         assert api.post("/ais", json=body).status_code == 200, body
     out = stack.workdir / "exported.yaml"
     result = stack.cli("export", "--out", str(out))

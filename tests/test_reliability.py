@@ -275,8 +275,10 @@ def test_one_failure_does_not_stop_independent_changes(make_stack) -> None:
                                  "c": {"detail": "1"}}))
     plan_file = stack.path("plan.json")
     assert stack.cli("plan", str(path), "--out", plan_file).code == 0
-    # Another tool deletes b after the plan: its PUT now answers 404.
-    stack.api().delete(f"/ais/{entries['b']['id']}")
+    # b vanishes after the plan: its PUT now answers 404. (Removed from the emulator's state:
+    # a PUT to a soft-deleted AI succeeds on the platform, voipbin-api-2.md §D7.)
+    with stack.store.transaction() as conn:
+        conn.execute("DELETE FROM ais WHERE id=?", (entries["b"]["id"],))
     desired = load([path], {"OPENAI_API_KEY": ENGINE_KEY})
     client = VoipbinClient(Connection(stack.server.base_url, Secret(KEY)), clock=stack.clock,
                            rate_limit=None)

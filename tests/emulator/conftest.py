@@ -23,6 +23,8 @@ from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, St
 KEY = "vb_test_alice"
 OTHER_KEY = "vb_test_bob"
 MODEL = "openai.gpt-5-mini"
+ALICE_RAG = "6f9619ff-8b86-d011-b42d-00c04fc964ff"  # a RAG knowledge base Alice owns
+BOB_RAG = "0b5e6a4c-1d2e-4f3a-8b9c-0d1e2f3a4b5c"  # one Bob owns
 NO_LIMITS = EmulatorConfig(rate_limit=None, auth_rate_limit=None)
 # Loading the CA bundle costs ~20 ms per httpx client; every client here speaks plain HTTP to
 # loopback, so they share one context made once.
@@ -78,6 +80,8 @@ def make_emulator(clock: FakeClock) -> Iterator[Callable[..., Emulator]]:
         store = Store.open(path, clock=clock, random_hex=random_hex)
         customer = store.ensure_accesskey(KEY)
         other = store.ensure_accesskey(OTHER_KEY)
+        store.add_rag(customer, ALICE_RAG)
+        store.add_rag(other, BOB_RAG)
         app = EmulatorApp(store, config, clock)
         server = EmulatorServer(app).start()
         emulator = Emulator(store, app, server, clock, customer, other)

@@ -44,7 +44,7 @@ def test_post_answers_200_with_the_full_object_in_platform_order(api: httpx.Clie
     assert ai["name"] == "Support Bot"
     assert ai["parameter"] == {"max": 3, "tone": "calm"}
     assert ai["rag_id"] == RAG.lower()
-    assert ai["current_prompt_history_id"] == ZERO
+    assert ai["current_prompt_history_id"] != ZERO  # minted: the prompt is not empty
     assert ai["is_insight_active"] is False
     assert ai["tool_names"] == ["connect_call", "send_email"]
     assert ai["auto_aicall_audit_enabled"] is True
@@ -162,8 +162,7 @@ def test_delete_is_soft(emu: Emulator, api: httpx.Client) -> None:
 
 
 def test_repeated_delete_restamps(emu: Emulator, api: httpx.Client) -> None:
-    """§8 (open point, modelled as "probably"): a repeated DELETE answers 200 and re-stamps
-    tm_delete."""
+    """Part 2 §D7 (settles §8): a repeated DELETE answers 200 and re-stamps tm_delete."""
     ai = create_ai(api)
     first = api.delete(f"/ais/{ai['id']}").json()
     emu.clock.advance(5)
@@ -173,13 +172,17 @@ def test_repeated_delete_restamps(emu: Emulator, api: httpx.Client) -> None:
     assert again.json()["tm_delete"] > first["tm_delete"]
 
 
-def test_put_on_a_deleted_ai_is_404(api: httpx.Client) -> None:
-    """§1b (modelling choice): PUT on a soft-deleted AI → 404 AI_NOT_FOUND."""
+def test_put_on_a_deleted_ai_edits_it_and_it_stays_deleted(emu: Emulator,
+                                                            api: httpx.Client) -> None:
+    """Part 2 §D7: PUT on a soft-deleted AI → 200; the fields change, tm_delete stays."""
     ai = create_ai(api)
-    api.delete(f"/ais/{ai['id']}")
-    response = api.put(f"/ais/{ai['id']}", json={"engine_model": MODEL})
-    assert response.status_code == 404
-    assert error_of(response)["reason"] == "AI_NOT_FOUND"
+    deleted = api.delete(f"/ais/{ai['id']}").json()
+    emu.clock.advance(1)
+    response = api.put(f"/ais/{ai['id']}", json={"engine_model": MODEL, "name": "ghost"})
+    assert response.status_code == 200
+    assert response.json()["name"] == "ghost"
+    assert response.json()["tm_delete"] == deleted["tm_delete"]
+    assert api.get("/ais").json()["result"] == []
 
 
 def test_unknown_id_is_404_on_get_and_delete(api: httpx.Client) -> None:

@@ -65,14 +65,19 @@ def test_regenerate_malformed_id_is_invalid_request_parameter(api: httpx.Client)
     assert (error["status"], error["reason"]) == ("INVALID_ARGUMENT", "INVALID_REQUEST_PARAMETER")
 
 
-def test_regenerate_unknown_or_deleted_is_404(api: httpx.Client) -> None:
-    """§3, §4 (deleted: modelling choice): unknown or deleted AI → 404 AI_NOT_FOUND."""
-    ai = create_ai(api)
-    api.delete(f"/ais/{ai['id']}")
-    for ai_id in ("6f9619ff-8b86-4011-b42d-00c04fc964ff", ai["id"]):
+def test_regenerate_unknown_is_404_and_deleted_is_500(api: httpx.Client) -> None:
+    """§3: an unknown AI → 404 AI_NOT_FOUND (the nil UUID too: the path is uuid-typed);
+    part 2 §D7: a deleted AI's direct record is gone → 500 INTERNAL, and its dead hash stays."""
+    for ai_id in ("6f9619ff-8b86-4011-b42d-00c04fc964ff", "00000000-0000-0000-0000-000000000000"):
         response = api.post(f"/ais/{ai_id}/direct-hash-regenerate")
         assert response.status_code == 404
         assert error_of(response)["reason"] == "AI_NOT_FOUND"
+    ai = create_ai(api)
+    api.delete(f"/ais/{ai['id']}")
+    response = api.post(f"/ais/{ai['id']}/direct-hash-regenerate")
+    assert response.status_code == 500
+    assert error_of(response)["reason"] == "INTERNAL"
+    assert api.get(f"/ais/{ai['id']}").json()["direct_hash"] == ai["direct_hash"]
 
 
 def test_regenerate_another_customers_ai_is_403(api: httpx.Client,

@@ -11,7 +11,7 @@ from voipbin_iac.emulator import EmulatorConfig
 
 from .conftest import OTHER_KEY, Emulator, error_of
 
-PLATFORM = EmulatorConfig(auth_rate_limit=None)  # the platform's 16.7/s, burst 33
+PLATFORM = EmulatorConfig(auth_rate_limit=None)  # the platform's 16.7/s (17 enforced), burst 33
 
 
 def _burst(client: httpx.Client, count: int) -> list[int]:
@@ -34,12 +34,13 @@ def test_platform_default_is_burst_33_then_429(make_emulator: Callable[..., Emul
 
 
 def test_bucket_refills_with_time(make_emulator: Callable[..., Emulator]) -> None:
-    """§3: tokens come back at 16.7/s: one second later 16 more requests pass, the 17th not."""
+    """Part 2 §D12: the configured 16.7/s is enforced rounded, 17/s: one second later 17 more
+    requests pass, the 18th not."""
     emu = make_emulator(PLATFORM)
     api = emu.client()
     _burst(api, 34)
     emu.clock.advance(1.0)
-    assert _burst(api, 17) == [200] * 16 + [429]
+    assert _burst(api, 18) == [200] * 17 + [429]
     emu.clock.advance(10.0)  # refills to the burst, not beyond
     assert _burst(api, 34) == [200] * 33 + [429]
 
@@ -74,12 +75,14 @@ def test_every_v1_route_counts(make_emulator: Callable[..., Emulator]) -> None:
 
 
 @pytest.mark.parametrize(("rate", "burst", "allowed", "retry_after"), [
-    (2.0, 3, 3, "1"), (0.1, 1, 1, "10"), (0.25, None, 1, "4"),
+    (2.0, 3, 3, "1"), (0.1, 1, 1, "1"), (0.25, None, 1, "1"),
 ])
 def test_rate_and_burst_are_configurable(make_emulator: Callable[..., Emulator], rate: float,
                                          burst: int | None, allowed: int,
                                          retry_after: str) -> None:
-    """§3: rate and burst are configurable; Retry-After is whole seconds until a token."""
+    """§3: rate and burst are configurable; Retry-After is whole seconds until a token. Part 2
+    §D12: the rate is enforced as `max(round(rps), 1)`, so below 0.5/s it is
+    still one a second."""
     emu = make_emulator(EmulatorConfig(rate_limit=rate, burst=burst, auth_rate_limit=None))
     api = emu.client()
     assert _burst(api, allowed) == [200] * allowed
@@ -95,9 +98,9 @@ def test_limit_can_be_off(make_emulator: Callable[..., Emulator], rate: float | 
     assert set(_burst(emu.client(), 120)) == {200}
 
 
-def test_auth_endpoints_have_a_per_ip_bare_limit(make_emulator: Callable[..., Emulator]) -> None:
-    """§3: public /auth/* is limited per IP (10/s, burst 20) and, being legacy, answers a bare
-    429 with no envelope."""
+def test_auth_endpoints_have_a_per_ip_limit(make_emulator: Callable[..., Emulator]) -> None:
+    """§3: public /auth/* is limited per IP (10/s, burst 20); part 2 §D12: its 429 carries the
+    full envelope with limited_by ip, although the handlers themselves answer bare codes."""
     emu = make_emulator(EmulatorConfig(rate_limit=None))
     root = emu.client(None, root=True)
     statuses = [root.post("/auth/signup", json={"email": f"u{i}@example.com",
@@ -106,7 +109,12 @@ def test_auth_endpoints_have_a_per_ip_bare_limit(make_emulator: Callable[..., Em
     assert statuses == [200] * 20 + [429]
     response = root.post("/auth/signup", json={"email": "late@example.com", "accepted_tos": True})
     assert response.status_code == 429
-    assert response.content == b""
+    error = error_of(response)
+    assert list(response.json()["error"]) == ["details", "message", "reason", "request_id",
+                                              "status"]
+    assert (error["status"], error["reason"], error["details"]) == (
+        "RESOURCE_EXHAUSTED", "RATE_LIMIT_EXCEEDED", [{"limited_by": "ip"}])
+    assert error["request_id"] == response.headers["X-Request-Id"]
     assert int(response.headers["Retry-After"]) >= 1
     emu.clock.advance(1.0)
     assert root.post("/auth/signup", json={"email": "later@example.com",

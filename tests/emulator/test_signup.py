@@ -1,4 +1,4 @@
-"""`POST /auth/signup`, the legacy public endpoint (fact sheet §3, §0)."""
+"""`POST /auth/signup`, the legacy public endpoint (fact sheet §3, §0; part 2 §D10)."""
 
 from __future__ import annotations
 
@@ -13,26 +13,37 @@ GOOD = {"email": "new@example.com", "accepted_tos": True}
 
 
 def test_signup_creates_a_customer_and_an_accesskey(emu: Emulator, root: httpx.Client) -> None:
-    """§3: 200 → {"customer":{...},"accesskey":{id,customer_id,token,token_prefix,tm_expire,
-    tm_create,...}}; token is `vb_` + random, token_prefix its first 11 characters."""
+    """§3, part 2 §D10: 200 → {"customer":{...},"accesskey":{...}}: the customer `initial` and
+    unverified, the key `default`, "Auto-provisioned API key", `vb_` + 32 URL-safe characters,
+    token_prefix its first 11, expiring 365 days later; keys in the platform's order."""
     response = root.post("/auth/signup", json={**GOOD, "name": "New Co", "detail": "trial"})
     assert response.status_code == 200
     body = response.json()
     assert list(body) == ["customer", "accesskey"]
     customer, key = body["customer"], body["accesskey"]
+    assert list(customer) == [
+        "id", "name", "detail", "email", "billing_account_id", "metadata", "email_verified",
+        "status", "identity_verification_status", "tm_deletion_scheduled", "tm_create",
+        "tm_update", "tm_delete"]
     assert customer["email"] == "new@example.com"
     assert customer["name"] == "New Co"
-    assert customer["email_verified"] is False
+    assert (customer["status"], customer["email_verified"]) == ("initial", False)
+    assert customer["identity_verification_status"] == "none"
+    assert customer["metadata"] == {"rtp_debug": False}
+    assert customer["billing_account_id"] == "00000000-0000-0000-0000-000000000000"
+    assert list(key) == ["id", "customer_id", "name", "detail", "token", "token_prefix",
+                         "tm_expire", "tm_create", "tm_update", "tm_delete"]
     assert key["customer_id"] == customer["id"]
-    assert re.match(r"^vb_[A-Za-z0-9_-]{40,}$", key["token"])
+    assert (key["name"], key["detail"]) == ("default", "Auto-provisioned API key")
+    assert re.fullmatch(r"vb_[A-Za-z0-9_-]{32}", key["token"])
     assert key["token_prefix"] == key["token"][:11]
-    assert {"id", "customer_id", "token", "token_prefix", "tm_expire", "tm_create"} <= set(key)
     assert key["tm_create"] == "2026-01-01T00:00:00Z"
+    assert key["tm_expire"] == "2027-01-01T00:00:00Z"
 
 
 def test_new_accesskey_works_at_once(emu: Emulator, root: httpx.Client) -> None:
-    """§3 (open point, modelled as yes): the new key authenticates /v1.0 before any email
-    verification, as a customer of its own."""
+    """Part 2 §D10 (settles §3's open point): the new key authenticates /v1.0 at once, as a
+    customer of its own."""
     token = root.post("/auth/signup", json=GOOD).json()["accesskey"]["token"]
     client = emu.client(token)
     assert client.get("/ais").json() == {"result": [], "next_page_token": ""}
@@ -57,12 +68,24 @@ def test_duplicate_email_answers_200_empty(root: httpx.Client, email: str) -> No
     assert response.json() == {}
 
 
-def test_bad_webhook_method_answers_200_empty(root: httpx.Client) -> None:
-    """§3: a failure beyond binding (here a webhook method the platform does not know) →
-    200 {}, and no customer is made."""
+def test_any_webhook_method_is_taken_as_given(root: httpx.Client) -> None:
+    """Part 2 §D10: the signup path checks the email only (`CU customerhandler/signup.go`,
+    `customer.go:57-81`); an odd webhook method is stored as sent."""
     body = {**GOOD, "webhook_method": "PATCH"}
-    assert root.post("/auth/signup", json=body).json() == {}
-    assert "customer" in root.post("/auth/signup", json=GOOD).json()
+    assert root.post("/auth/signup", json=body).json()["customer"]["webhook_method"] == "PATCH"
+
+
+@pytest.mark.parametrize("email", ["a@b", "x.y+z@mail.example.co"])
+def test_emails_the_platform_takes(root: httpx.Client, email: str) -> None:
+    """Part 2 §D10: `EmailIsValid` takes a domain without a dot."""
+    assert "customer" in root.post("/auth/signup", json={**GOOD, "email": email}).json()
+
+
+@pytest.mark.parametrize("email", ["nobody", "a..b@c.d", "a.@b.c", "a@b.", " a@b.c", "a@b@c",
+                                   "a@-b.c"])
+def test_emails_the_platform_refuses(root: httpx.Client, email: str) -> None:
+    """Part 2 §D10: an email `EmailIsValid` refuses → 200 {}."""
+    assert root.post("/auth/signup", json={**GOOD, "email": email}).json() == {}
 
 
 def test_bad_email_shape_answers_200_empty(root: httpx.Client) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import threading
@@ -12,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from voipbin_iac.core.catalog import ZERO_UUID
 from voipbin_iac.core.clock import FakeClock
 from voipbin_iac.emulator import EmulatorStateError, Store
-from voipbin_iac.emulator.records import AiFields
+from voipbin_iac.emulator.records import AiFields, SignupProfile
 
 from .conftest import KEY, TLS, Emulator, create_ai, list_all
 
@@ -125,7 +127,7 @@ def test_new_file_has_versioned_meta(tmp_path: Path) -> None:
     Store.open(path).close()
     with sqlite3.connect(path) as conn:
         meta = dict(conn.execute("SELECT key, value FROM meta"))
-    assert meta == {"app": "voipbin-iac-emulator", "schema_version": "1"}
+    assert meta == {"app": "voipbin-iac-emulator", "schema_version": "2"}
 
 
 @pytest.mark.parametrize("path", [None, ":memory:"])
@@ -169,3 +171,99 @@ def test_default_accesskey_is_kept_across_restarts(tmp_path: Path) -> None:
         assert again == key == "vb_generated_once"
         assert store.customer_for_token(again, 0) is not None
     assert re.match(r"^vb_", key)
+
+
+def _version_1_file(path: Path) -> None:
+    """A state as schema 1 wrote it: a signed-up customer (status initial, unique email), its
+    key, an AI with a prompt and its direct record, and a call to it."""
+    from voipbin_iac.emulator.schema import _V1
+
+    with sqlite3.connect(path) as conn:
+        for statement in _V1:
+            conn.execute(statement)
+        conn.executemany("INSERT INTO meta VALUES (?, ?)",
+                         [("app", "voipbin-iac-emulator"), ("schema_version", "1")])
+        conn.execute("INSERT INTO customers VALUES ('c1', 'old@example.com', '', '', '', '', "
+                     "'', '', 'initial', 1767225600000000)")
+        conn.execute("INSERT INTO accesskeys VALUES ('k1', 'c1', 'vb_old_key', '', '', NULL, "
+                     "1767225600000000, NULL)")
+        conn.execute("INSERT INTO ais VALUES ('6f9619ff-8b86-4011-b42d-00c04fc964ff', 'c1', "
+                     "'old', '', 'normal', 'openai.gpt-5', '{}', '', "
+                     "'00000000-0000-0000-0000-000000000000', 'Hi.', '', '', '', '', '[]', 0, "
+                     "'direct.0123456789ab', 1767225600000001, NULL, NULL)")
+        conn.execute("INSERT INTO directs VALUES ('d1', 'c1', 'ai', "
+                     "'6f9619ff-8b86-4011-b42d-00c04fc964ff', 'direct.0123456789ab', "
+                     "1767225600000001, NULL)")
+        conn.execute("INSERT INTO calls VALUES ('7a9619ff-8b86-4011-b42d-00c04fc964ff', 'c1', "
+                     "'00000000-0000-0000-0000-000000000000', '{}', '{}', 'outgoing', "
+                     "'progressing', '', '', 'ai', '6f9619ff-8b86-4011-b42d-00c04fc964ff', "
+                     "1767225600000002, NULL, 1767225600000002, NULL)")
+
+
+def test_a_version_1_state_is_migrated(tmp_path: Path) -> None:
+    """Schema 2 (part 2 §D4, §D10, §A8): a version-1 file opens, is migrated once, keeps its
+    rows and works: customers become active and verified, AIs get the nil
+    current_prompt_history_id, calls read back, the key still authenticates, teams and
+    prompt histories have their tables; the email is unique among live customers only."""
+    path = tmp_path / "v1.sqlite3"
+    _version_1_file(path)
+    with Store.open(path) as store:
+        customer = store.get_customer("c1", 1767225600000003)
+        assert customer is not None
+        assert (customer.status, customer.email_verified, customer.identity_verification_status,
+                customer.profile.email) == ("active", True, "none", "old@example.com")
+        ai = store.get_ai("6f9619ff-8b86-4011-b42d-00c04fc964ff")
+        assert ai is not None and ai.current_prompt_history_id == ZERO_UUID
+        assert ai.fields.init_prompt == "Hi."
+        assert store.customer_for_token("vb_old_key", 0) == "c1"
+        call = store.get_call("7a9619ff-8b86-4011-b42d-00c04fc964ff")
+        assert call is not None and call.routed_member_id is None
+        assert store.list_prompt_histories(ai.id, None, 10) == []
+        # stamps continue after the newest stored write
+        assert store.stamp(0) == 1767225600000003
+    with sqlite3.connect(path) as conn:
+        assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == "2"
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"teams", "ai_prompt_histories", "rags"} <= tables
+        assert "customers_v2" not in tables
+        assert [r[0] for r in conn.execute("SELECT token FROM accesskeys")] == [
+            hashlib.sha256(b"vb_old_key").hexdigest()]
+        conn.execute("UPDATE customers SET tm_delete=1 WHERE id='c1'")
+    with Store.open(path) as store:  # the expired customer's email is free again
+        assert store.signup(SignupProfile(email="old@example.com"), "vb_new", 0) is not None
+        assert store.signup(SignupProfile(email="OLD@example.com"), "vb_dup", 0) is None
+
+
+def test_a_failed_migration_leaves_the_file_at_version_1(tmp_path: Path) -> None:
+    """design §8: a migration step that fails (here a leftover table in its way) rolls back:
+    the file stays a readable version 1 and the error says which file."""
+    path = tmp_path / "v1.sqlite3"
+    _version_1_file(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers_v2 (x)")
+    with pytest.raises(EmulatorStateError, match=r"v1\.sqlite3: migrating from schema 1 failed"):
+        Store.open(path)
+    with sqlite3.connect(path) as conn:
+        assert dict(conn.execute("SELECT key, value FROM meta"))["schema_version"] == "1"
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(customers)")}
+        assert "email_verified" not in columns
+        conn.execute("DROP TABLE customers_v2")
+    with Store.open(path) as store:
+        assert store.customer_for_token("vb_old_key", 0) == "c1"
+
+
+def test_accesskeys_are_stored_as_sha256_only(tmp_path: Path) -> None:
+    """Part 2 §D10 (and the tool's rule that no secret reaches a saved file): the state keeps
+    only the SHA-256 of each accesskey; the key still authenticates."""
+    path = tmp_path / "s.sqlite3"
+    with Store.open(path) as store:
+        store.ensure_accesskey("vb_given_key_123")
+        _customer, key = store.signup(SignupProfile(email="s@example.com"), "vb_signup_key_456",
+                                      0) or (None, None)
+        assert key is not None and key.token == "vb_signup_key_456"
+        assert store.customer_for_token("vb_signup_key_456", 0) == key.customer_id
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"vb_given_key_123" not in raw and b"vb_signup_key_456" not in raw
+    with sqlite3.connect(path) as conn:
+        stored = [r[0] for r in conn.execute("SELECT token FROM accesskeys")]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", t) for t in stored) and len(stored) == 2

@@ -56,8 +56,12 @@ _HINTS = {
          "VOIPBIN_API_KEY is the key of the account this file manages",
     404: "it no longer exists (deleted elsewhere?): run `voipbin-iac plan` again",
     429: "VoIPBin's rate limit held: lower --rate-limit or --concurrency, or run again later",
-    500: "VoIPBin answers 500 when it rejects engine_model, type, tts_type or stt_type: check "
-         "those fields (`voipbin-iac validate` checks them offline)",
+    500: "VoIPBin answers a write with 500, naming no field, when it rejects an argument: an "
+         "engine_model whose vendor it does not know, a type other than normal or insight, a "
+         "tts_type or stt_type outside their lists, a rag_id of a knowledge base that does not "
+         "exist (or was deleted), or an init_prompt over 65,535 bytes of UTF-8 (for a team: a "
+         "member structure it refuses); check those fields (`voipbin-iac validate` checks "
+         "most of them offline)",
     502: "VoIPBin or a proxy in front of it failed: run again; creates are never duplicated",
 }
 _ERRORS: dict[int, type[ApiError]] = {

@@ -219,6 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-limit", type=float, default=16.7, metavar="RPS",
                    help="per-customer limit (0: none; default: the platform's 16.7)")
     p.add_argument("--seed", type=int)
+    p.add_argument("--unverified-signups", action="store_true",
+                   help="start signed-up customers unverified, as the platform does: calls "
+                        "fail until the email is verified, and the customer expires after an "
+                        "hour (default: the emulator, which sends no email, verifies at once)")
+    p.add_argument("--rag", action="append", default=[], metavar="ID",
+                   help="a RAG knowledge base id the first accesskey's customer owns, so AIs "
+                        "may name it in rag_id (repeatable; the emulator has no RAG API)")
     _common(p)
 
     p = sub.add_parser("completion", help="print a shell completion script")

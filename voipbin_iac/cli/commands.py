@@ -14,6 +14,7 @@ import math
 import os
 import signal
 import threading
+import uuid
 from argparse import ArgumentParser, Namespace
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -245,9 +246,11 @@ def _smoke(args: Namespace, console: Console, client: VoipbinClient,
     keys = sorted({o.change.key for o in result.outcomes
                    if o.status == "done" and o.change.action != "delete"})
     for key in keys:
-        called = ops.call(client, manifest, Path(result.manifest_path), key, args.smoke_from)
+        called = ops.call(client, manifest, Path(result.manifest_path), key, args.smoke_from,
+                          clock=console.clock)
         console.out(f"smoke: {key}: call {called.call_id} {called.status}"
-                    + (f" ({called.hangup_reason})" if called.hangup_reason else "") + "\n")
+                    + (f" ({called.hangup_reason})" if called.hangup_reason else "")
+                    + (", answered" if called.answered else "") + "\n")
 
 
 _STOPPING = (b"\ninterrupted: finishing the writes in flight, then writing the manifest "
@@ -366,13 +369,22 @@ def rotate(args: Namespace, console: Console) -> int:
     return 0
 
 
+def _call_line(key: str, done: ops.Called) -> str:
+    reason = f" ({done.hangup_reason})" if done.hangup_reason else ""
+    answered = ", answered" if done.answered else ""
+    return f"call {done.call_id} to {key} ({done.sip_uri}): {done.status}{reason}{answered}"
+
+
 def call(args: Namespace, console: Console) -> int:
+    """Exit 0 when VoIPBin reports the call answered, 1 otherwise."""
     path = _manifest_path(args, [args.file])
     with _client(args, console) as (client, _):
-        done = ops.call(client, manifests.read(path), path, args.key, args.source)
-    reason = f" ({done.hangup_reason})" if done.hangup_reason else ""
-    console.out(f"call {done.call_id} to {args.key} ({done.sip_uri}): {done.status}{reason}\n")
-    return 0
+        done = ops.call(client, manifests.read(path), path, args.key, args.source,
+                        clock=console.clock)
+    console.out(_call_line(args.key, done) + "\n")
+    for note in ops.call_notes(done):
+        console.err(f"note: {note}")
+    return 0 if done.answered else 1
 
 
 def signup(args: Namespace, console: Console) -> int:
@@ -382,9 +394,16 @@ def signup(args: Namespace, console: Console) -> int:
     with _client(args, console) as (client, target):
         done = ops.signup(client, args.email, args.name)
     console.stdout.write(f"export VOIPBIN_API_KEY={done.accesskey}\n")  # shown once, on purpose
-    console.err(f"account created at {target} for {done.email} (customer {done.customer_id}). "
-                "The accesskey above is shown once: keep it in your secret store. VoIPBin "
-                "sends a verification email.")
+    expires = f" (until {done.key_expires})" if done.key_expires else ""
+    console.err(f"account created at {target} for {done.email} (customer {done.customer_id}, "
+                f"status {done.status or 'unknown'}). The accesskey above is shown once: keep "
+                f"it in your secret store. It works at once{expires}.")
+    if not done.email_verified:
+        console.err(f"next: open the verification email VoIPBin sent to {done.email} and follow "
+                    "its link within the hour. Until then every call fails (500); an account "
+                    "still unverified after an hour is expired.")
+    console.err("calls to phone numbers also need VoIPBin's identity verification and numbers "
+                "on the account's PSTN whitelist (it starts empty); SIP URIs need neither.")
     return 0
 
 
@@ -406,15 +425,26 @@ def schema(args: Namespace, console: Console) -> int:
 
 def emulator(args: Namespace, console: Console) -> int:
     _check_rate(args.rate_limit)
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: give a TCP port from 0 to 65535 (0 picks a "
+                         "free one)")
+    for rag in args.rag:
+        try:
+            uuid.UUID(rag)
+        except ValueError:
+            raise UsageError(f"--rag {rag!r} is not a UUID",
+                             hint="give the id of a VoIPBin RAG knowledge base, such as "
+                                  "3f2504e0-4f89-11d3-9a0c-0305e82c3301") from None
     try:
         cfg = EmulatorConfig(rate_limit=args.rate_limit or None, latency_ms=args.latency_ms,
-                             fault_rate=args.fault_rate, seed=args.seed)
+                             fault_rate=args.fault_rate, seed=args.seed,
+                             unverified_signups=args.unverified_signups)
     except ValueError as exc:
         raise UsageError(f"emulator: {exc}") from None
     try:
         return run_emulator(args.host, args.port, args.state, args.accesskey, cfg,
-                            console.stdout, clock=console.clock)
-    except (OSError, ValueError, EmulatorError) as exc:
+                            console.stdout, clock=console.clock, rags=args.rag)
+    except (OSError, OverflowError, ValueError, EmulatorError) as exc:
         raise IacError(f"emulator: {exc}") from None
 
 

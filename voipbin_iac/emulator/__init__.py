@@ -1,12 +1,16 @@
-"""The embedded VoIPBin emulator: `/v1.0/ais`, `/auth/signup` and `/v1.0/calls` on SQLite.
+"""The embedded VoIPBin emulator: `/v1.0/ais` (with prompt histories), `/v1.0/teams`,
+`/v1.0/calls` and `/auth/signup` on SQLite.
 
-A faithful model of the parts of VoIPBin this tool touches, following `voipbin-api.md` (HEAD
-era): a WSGI app (`EmulatorApp`) over a thread-safe SQLite store (`Store`), served over real
-HTTP by `EmulatorServer` (and `run_emulator` for the CLI) or in-process by `EmulatorTransport`.
+A faithful model of the parts of VoIPBin this tool touches, following `voipbin-api.md` and
+`voipbin-api-2.md` (part 2 wins where they differ; `docs/emulator.md` lists what is knowingly
+different): a WSGI app (`EmulatorApp`) over a thread-safe SQLite store (`Store`), served over
+real HTTP by `EmulatorServer` (and `run_emulator` for the CLI) or in-process by
+`EmulatorTransport`.
 
-Modules: `app` (routing, auth, limits, faults, envelope), `ais`, `calls`, `signup` (handlers),
-`paging`, `protocol` (HTTP and JSON vocabulary), `faults`, `config`, `requestlog`, `store`,
-`schema`, `records`, `timefmt`, `server`, `transport`.
+Modules: `app` (routing, auth, limits, faults, envelope), `ais`, `prompthistory`, `teams`,
+`calls`, `signup` (handlers), `paging`, `protocol` (HTTP and JSON vocabulary), `faults`,
+`config`, `requestlog`, `store` (AIs, directs, RAGs, calls), `accounts` (customers, keys),
+`teamstore`, `schema`, `records`, `timefmt`, `server`, `transport`.
 """
 
 from .app import EmulatorApp

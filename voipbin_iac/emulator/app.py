@@ -1,10 +1,13 @@
 """`EmulatorApp`, the WSGI application: routing, authentication, rate limits, faults, envelope.
 
-Order of work for a `/v1.0` request, as the platform's middleware chain runs it (fact sheet §3):
-route match (an unknown route or method is 404 `ROUTE_NOT_FOUND` before anything else), per-IP
-limit (off by default), authentication, per-customer rate limit, then the fault draw, then the
-handler. `/auth/*` is the legacy group: bare status codes, its own per-IP limit. The app never
-lets an exception escape except `DropConnection`, which means "close without answering".
+Order of work for a `/v1.0` request, as the platform's middleware chain runs it (fact sheet §3;
+part 2 §D12-§D13): request id (echoed when safe, on every route), route match (an unknown route
+or method is 404 `ROUTE_NOT_FOUND` before anything else), per-IP limit (off by default),
+authentication, per-customer rate limit (17/s, burst 33), then the fault draw, then the
+handler. `/auth/*` is the legacy group: bare status codes, its own per-IP limit, whose 429 still
+carries the full envelope (part 2 §D12). An unexpected exception is answered 500 `INTERNAL`
+(part 2 §D8); the app never lets one escape except `DropConnection`, which means "close
+without answering".
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from ..api.ratelimit import TokenBucket
 from ..core.clock import Clock, SystemClock
-from . import ais, calls
+from . import ais, calls, prompthistory, teams
 from .config import EmulatorConfig
 from .faults import DropConnection, FaultInjector, fault_failure
 from .protocol import (
@@ -29,6 +32,8 @@ from .protocol import (
     Request,
     Response,
     envelope,
+    internal_error,
+    json_response,
     parse_cookies,
     parse_query,
     pick_request_id,
@@ -58,6 +63,14 @@ ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = tuple(
         ("PUT", f"/v1.0/ais/{_ID}", ais.put_ai),
         ("DELETE", f"/v1.0/ais/{_ID}", ais.delete_ai),
         ("POST", f"/v1.0/ais/{_ID}/direct-hash-regenerate", ais.regenerate_direct_hash),
+        ("GET", f"/v1.0/ais/{_ID}/prompt_histories", prompthistory.list_histories),
+        ("GET", f"/v1.0/ais/{_ID}/prompt_histories/{_ID}", prompthistory.get_history),
+        ("GET", "/v1.0/teams", teams.list_teams_handler),
+        ("POST", "/v1.0/teams", teams.create_team_handler),
+        ("GET", f"/v1.0/teams/{_ID}", teams.get_team_handler),
+        ("PUT", f"/v1.0/teams/{_ID}", teams.put_team_handler),
+        ("DELETE", f"/v1.0/teams/{_ID}", teams.delete_team_handler),
+        ("POST", f"/v1.0/teams/{_ID}/direct-hash-regenerate", teams.regenerate_team_hash_handler),
         ("GET", "/v1.0/calls", calls.list_calls),
         ("POST", "/v1.0/calls", calls.create_calls),
         ("GET", f"/v1.0/calls/{_ID}", calls.get_call),
@@ -71,7 +84,7 @@ _LEGACY_ROUTES = frozenset({("POST", "/auth/signup"), ("POST", "/auth/login")})
 
 
 def _route_not_found() -> ApiFailure:
-    return ApiFailure("NOT_FOUND", "ROUTE_NOT_FOUND", "The requested route does not exist.")
+    return ApiFailure("NOT_FOUND", "ROUTE_NOT_FOUND", "The requested endpoint does not exist.")
 
 
 def _unauthenticated(reason: str, message: str) -> ApiFailure:
@@ -92,6 +105,7 @@ class _Trace:
 
     customer_id: str | None = None
     fault: str | None = None
+    cause: str | None = None  # which rule an error answer came from (never sent)
 
 
 class _Buckets:
@@ -191,7 +205,7 @@ class EmulatorApp:
         """Replace the configuration while serving: new fault draws (from the new seed) and
         fresh, full rate-limit buckets; the state and the request log stay."""
         faults = FaultInjector(config.fault_rate, config.fault_kinds, config.seed)
-        limits = (_Buckets(config.rate_limit, config.burst, self.clock),
+        limits = (_Buckets(config.customer_rate(), config.customer_burst(), self.clock),
                   _Buckets(config.ip_rate_limit, config.ip_burst, self.clock),
                   _Buckets(config.auth_rate_limit, config.auth_burst, self.clock))
         self._config = config
@@ -223,13 +237,14 @@ class EmulatorApp:
             response = None
         except Exception:  # never let a request crash the server: answer 500 instead
             self._record_bug(environ, traceback.format_exc())
-            response = envelope(ApiFailure("INTERNAL", "INTERNAL_ERROR",
-                                           "An internal error occurred."), request_id)
+            trace.cause = "emulator bug"
+            response = envelope(internal_error(), request_id)
         self.request_log.add(LoggedRequest(
             method=method, path=path,
             query=redact_query(str(environ.get("QUERY_STRING") or "")),
             status=None if response is None else response.status,
             customer_id=trace.customer_id, fault=trace.fault, request_id=request_id,
+            cause=trace.cause,
         ))
         if response is None:
             raise DropConnection()
@@ -248,19 +263,25 @@ class EmulatorApp:
             stream.write(f"voipbin-iac emulator: unexpected error\n{trace}")
 
     def _dispatch(self, request: Request, request_id: str, trace: _Trace) -> Response:
-        if (request.method, request.path) in _LEGACY_ROUTES:
-            return self._legacy_auth(request)
+        if (request.method, request.path) == ("GET", "/ping"):  # `API lib/service/ping.go`
+            return json_response(200, {"message": "pong"})
         try:
+            if (request.method, request.path) in _LEGACY_ROUTES:
+                return self._legacy_auth(request)
             return self._api(request, request_id, trace)
         except ApiFailure as failure:
+            trace.cause = failure.cause or None
             return envelope(failure, request_id)
 
     def _legacy_auth(self, request: Request) -> Response:
+        """`/auth/*`: the per-IP limit answers with the full envelope (`ratelimit.go:161-168`,
+        part 2 §D12), the handlers themselves with bare status codes."""
         wait = self._auth_limit.wait(request.remote_addr)
         if wait > 0:
-            return Response(429, b"", (("Retry-After", str(max(1, int(-(-wait // 1))))),))
+            raise rate_limited("ip", wait)
         if request.path == "/auth/signup":
-            return signup(request, self.store, now_us(self.clock))
+            return signup(request, self.store, now_us(self.clock),
+                          verify=not self.config.unverified_signups)
         return Response(400)  # /auth/login: no password accounts here, every login is bad
 
     def _api(self, request: Request, request_id: str, trace: _Trace) -> Response:
@@ -285,26 +306,28 @@ class EmulatorApp:
         try:
             response = handler(ctx)
         except ApiFailure as failure:
+            trace.cause = failure.cause or None
             response = envelope(failure, request_id)
         if trace.fault == "lost":
             raise DropConnection()  # committed, but the answer never leaves
         return response
 
     def _authenticate(self, request: Request) -> str:
-        """The caller's customer id, by the platform's credential order (fact sheet §3)."""
-        scheme, _, bearer = request.headers.get("authorization", "").strip().partition(" ")
+        """The caller's customer id, by the platform's credential order (fact sheet §3).
+
+        The JWT sources come first: cookie `token`, query `token`, then the text after the
+        exact, case-sensitive "Bearer " in `Authorization` (`authenticate.go:310-322`; so
+        `bearer x` yields no token, part 2 §D15). The emulator has no JWTs, so any token is
+        401 `INVALID_CREDENTIALS`. Then the accesskey: cookie, then query."""
+        pieces = request.headers.get("authorization", "").split("Bearer ")
         jwt = (request.cookies.get("token") or request.query_value("token")
-               or (bearer.strip() if scheme.lower() == "bearer" else ""))
+               or (pieces[1] if len(pieces) > 1 else ""))
         if jwt:
-            raise _unauthenticated(
-                "INVALID_CREDENTIALS",
-                "The credentials are invalid. (The emulator accepts accesskeys only, "
-                "by cookie `accesskey` or query `?accesskey=`; a Bearer token is a JWT.)",
-            )
+            raise _unauthenticated("INVALID_CREDENTIALS", "The provided credentials are invalid.")
         key = request.cookies.get("accesskey") or request.query_value("accesskey")
         if not key:
             raise _unauthenticated("AUTHENTICATION_REQUIRED", "Authentication is required.")
         customer_id = self.store.customer_for_token(key, now_us(self.clock))
         if customer_id is None:
-            raise _unauthenticated("INVALID_CREDENTIALS", "The credentials are invalid.")
+            raise _unauthenticated("INVALID_CREDENTIALS", "The provided credentials are invalid.")
         return customer_id

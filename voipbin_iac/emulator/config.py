@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from ..api.ratelimit import PLATFORM_RATE
+from ..api.ratelimit import PLATFORM_RATE, default_burst
 from .faults import FAULT_KINDS
 
 
@@ -12,12 +13,21 @@ from .faults import FAULT_KINDS
 class EmulatorConfig:
     """How the emulator behaves beyond the fact sheet's fixed rules.
 
-    Rate limits are token buckets (fact sheet §3); `None` or 0 turns one off. The per-IP limit
-    on `/v1.0` (200/s, burst 400 on the platform) is off by default: the emulator normally
-    serves one client, whose per-customer limit trips long before it.
+    Rate limits are token buckets (fact sheet §3); `None` or 0 turns one off. The per-customer
+    rate is configured like the platform's (16.7/s) and enforced as the platform's limiter does,
+    rounded to whole requests per second with a floor of one: 17/s, burst 33 (part 2 §D12;
+    `customer_rate()`). The per-IP limit on `/v1.0` (200/s, burst 400 on the platform) is off by
+    default: the emulator normally serves one client, whose per-customer limit trips first.
+
+    `unverified_signups` (part 2 §D10-D11): the platform starts a signed-up customer as
+    `status: initial` with its email unverified, so every call fails (500) until the link in the
+    verification email is followed, and expires the customer an hour later if it never is. The
+    emulator sends no email, so by default it counts the link as followed the moment the signup
+    answers (the answer itself still shows `initial`, as the platform's does); True keeps new
+    customers unverified, to reproduce that first hour (`Store.verify_email` ends it).
     """
 
-    rate_limit: float | None = PLATFORM_RATE  # per customer, requests/s on /v1.0
+    rate_limit: float | None = PLATFORM_RATE  # per customer, requests/s on /v1.0 (configured)
     burst: int | None = None  # None: ratelimit.default_burst(rate_limit), 33 at 16.7/s
     latency_ms: float = 0.0  # added to every request through clock.sleep
     fault_rate: float = 0.0  # fraction of authenticated /v1.0 requests that get a fault
@@ -32,6 +42,21 @@ class EmulatorConfig:
     # The code at HEAD echoes engine_key in every answer; the OpenAPI spec and the docs call it
     # write-only (fact sheet §1b, a conflict). False models the documented behaviour.
     echo_engine_key: bool = True
+    unverified_signups: bool = False  # True: the platform's first hour (see above)
+
+    def customer_rate(self) -> float | None:
+        """The per-customer rate enforced: `max(round(rps), 1)`, as `customer_ratelimit.go`
+        rounds it before Redis GCRA (part 2 §D12); None when the limit is off."""
+        if not self.rate_limit:
+            return None
+        return float(max(math.floor(self.rate_limit + 0.5), 1))  # Go's math.Round
+
+    def customer_burst(self) -> int | None:
+        """The burst of the per-customer bucket: as configured, else the platform's ratio of the
+        configured rate (33 at 16.7/s)."""
+        if not self.rate_limit:
+            return None
+        return self.burst or default_burst(self.rate_limit)
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:

@@ -4,8 +4,10 @@ Each authenticated `/v1.0` request draws once from a `random.Random(seed)` under
 probability `fault_rate` it gets one of the configured kinds, picked uniformly. The same seed
 and the same sequence of requests give the same faults.
 
-Kinds: "500", "502", "503" (an error envelope, nothing committed), "429" (a rate-limit answer
-with `Retry-After: 1`, nothing committed), "drop" (the connection closes before anything is
+Kinds: "500", "502", "503" (an error envelope, nothing committed: 500 is `INTERNAL`/`INTERNAL`
+and 503 `UNAVAILABLE`/`SERVICE_UNAVAILABLE` as the platform words them, part 2 §0; 502 is no
+platform status, a proxy's), "429" (a rate-limit answer with `Retry-After: 1`, nothing
+committed), "drop" (the connection closes before anything is
 done), "lost" (the request is processed and committed, then the connection closes without an
 answer: the client cannot tell whether its write happened).
 """
@@ -16,7 +18,7 @@ import random
 import threading
 from collections.abc import Sequence
 
-from .protocol import ApiFailure, rate_limited
+from .protocol import ApiFailure, internal_error, rate_limited
 
 FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "429", "drop", "lost")
 
@@ -56,9 +58,9 @@ def fault_failure(kind: str) -> ApiFailure:
     if kind == "429":
         return rate_limited("customer", 1.0)
     if kind == "500":
-        return ApiFailure("INTERNAL", "INTERNAL_ERROR", "An internal error occurred.")
+        return internal_error("injected fault")
     if kind == "502":
         return ApiFailure("UNAVAILABLE", "BAD_GATEWAY", "The upstream service did not answer.",
-                          http_status=502)
+                          http_status=502, cause="injected fault")
     return ApiFailure("UNAVAILABLE", "SERVICE_UNAVAILABLE",
-                      "The service is temporarily unavailable.")
+                      "An upstream service is temporarily unavailable.", cause="injected fault")

@@ -2,9 +2,10 @@
 
 A `Request` is what the app reads from a WSGI environ; a `Response` is what a handler returns.
 Handlers raise `ApiFailure` for any `/v1.0` error, which becomes the platform's envelope
-`{"error":{"status","reason","message","request_id"[,"details"]}}` (fact sheet §3). JSON is
-decoded and encoded the way the Go platform does it: invalid UTF-8 and lone surrogates become
-U+FFFD, output is compact and HTML-escaped like `encoding/json`.
+`{"error":{"details"?,"message","reason","request_id","status"}}`: a Go map, so its keys come
+out in alphabetical order (part 2 §0; `details` only when non-empty). JSON is decoded and
+encoded the way the Go platform does it: invalid UTF-8 and lone surrogates become U+FFFD,
+output is compact and HTML-escaped like `encoding/json`.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ REASON_PHRASES: dict[int, str] = {
     500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
 }
 
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Part 2 §D13: a client's X-Request-Id is echoed only when it is 1-64 bytes of [A-Za-z0-9_-].
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
                  "\u2029": "\\u2029"}
@@ -53,14 +55,18 @@ def new_request_id() -> str:
 
 
 def pick_request_id(client_value: str | None) -> str:
-    """Echo a client's `X-Request-Id` when it is safe to echo, otherwise make one."""
-    if client_value and _SAFE_REQUEST_ID.match(client_value):
+    """Echo a client's `X-Request-Id` when it is safe to echo, otherwise make one (§D13)."""
+    if client_value and _SAFE_REQUEST_ID.fullmatch(client_value):
         return client_value
     return new_request_id()
 
 
 class ApiFailure(Exception):
-    """A `/v1.0` error answer; the app turns it into the envelope."""
+    """A `/v1.0` error answer; the app turns it into the envelope.
+
+    `cause` is never sent: it says which rule fired (all the platform's plain errors look the
+    same on the wire, part 2 §0) and goes to the request log, for tests and debugging.
+    """
 
     def __init__(
         self,
@@ -71,6 +77,7 @@ class ApiFailure(Exception):
         details: list[dict[str, Any]] | None = None,
         headers: tuple[tuple[str, str], ...] = (),
         http_status: int | None = None,
+        cause: str = "",
     ) -> None:
         super().__init__(f"{status}/{reason}: {message}")
         self._http_status = http_status
@@ -79,6 +86,7 @@ class ApiFailure(Exception):
         self.message = message
         self.details = details
         self.headers = headers
+        self.cause = cause
 
     @property
     def http_status(self) -> int:
@@ -87,23 +95,49 @@ class ApiFailure(Exception):
         return STATUS_HTTP.get(self.status, 500)
 
 
-def bad_request(reason: str, message: str) -> ApiFailure:
+def bad_request(reason: str, message: str, *, cause: str = "") -> ApiFailure:
+    return ApiFailure("INVALID_ARGUMENT", reason, message, cause=cause)
+
+
+def internal_error(cause: str = "") -> ApiFailure:
+    """A plain (untyped) upstream error: 500 `INTERNAL`/`INTERNAL`, no field named (part 2 §0,
+    §D8). `cause` only reaches the request log."""
+    return ApiFailure("INTERNAL", "INTERNAL", "An internal error occurred.", cause=cause)
+
+
+def resource_not_found(cause: str = "") -> ApiFailure:
+    """An untyped `dbhandler.ErrNotFound` upstream: 404 `RESOURCE_NOT_FOUND` (part 2 §0)."""
+    return ApiFailure("NOT_FOUND", "RESOURCE_NOT_FOUND", "The requested resource was not found.",
+                      cause=cause)
+
+
+def invalid_id(message: str = "The provided id is not a valid UUID.",
+               reason: str = "INVALID_ID") -> ApiFailure:
+    """A malformed id in a string-typed path (fact sheet §3; part 2 §A1, §C)."""
     return ApiFailure("INVALID_ARGUMENT", reason, message)
 
 
-def permission_denied() -> ApiFailure:
-    """Another customer's object: 403, not 404 (fact sheet §3)."""
+def invalid_parameter(name: str) -> ApiFailure:
+    """An oapi-codegen binding failure of a typed parameter: 400 `INVALID_REQUEST_PARAMETER`
+    (`API server/error.go` classifyBindingError; part 2 §D14)."""
+    return ApiFailure("INVALID_ARGUMENT", "INVALID_REQUEST_PARAMETER",
+                      f'The parameter "{name}" has an invalid format.')
+
+
+def permission_denied(cause: str = "") -> ApiFailure:
+    """Another customer's object: 403, not 404 (fact sheet §3; part 2 §0)."""
     return ApiFailure("PERMISSION_DENIED", "PERMISSION_DENIED",
-                      "You do not have permission to access this resource.")
+                      "You do not have permission to access this resource.", cause=cause)
 
 
 def rate_limited(limited_by: str, retry_after: float) -> ApiFailure:
-    """429 RATE_LIMIT_EXCEEDED with a whole-second `Retry-After` of at least one."""
+    """429 RATE_LIMIT_EXCEEDED with `details:[{"limited_by":...}]` and a whole-second
+    `Retry-After` of at least one, the only rate-limit header (part 2 §D12)."""
     seconds = max(1, int(-(-retry_after // 1)))
     return ApiFailure(
         "RESOURCE_EXHAUSTED",
         "RATE_LIMIT_EXCEEDED",
-        "Too many requests. Retry after the time given in the Retry-After header.",
+        "Too many requests. Please try again later.",
         details=[{"limited_by": limited_by}],
         headers=(("Retry-After", str(seconds)),),
     )
@@ -195,15 +229,17 @@ def json_response(status: int, value: Any, headers: tuple[tuple[str, str], ...] 
 
 
 def envelope(failure: ApiFailure, request_id: str) -> Response:
+    """The error body: a Go map, so its keys are sorted (part 2 §0, `envelope.go:28-36`)."""
     error: dict[str, Any] = {
-        "status": failure.status,
-        "reason": failure.reason,
         "message": failure.message,
+        "reason": failure.reason,
         "request_id": request_id,
+        "status": failure.status,
     }
     if failure.details:
         error["details"] = failure.details
-    return json_response(failure.http_status, {"error": error}, failure.headers)
+    return json_response(failure.http_status, {"error": dict(sorted(error.items()))},
+                         failure.headers)
 
 
 def _reject_constant(name: str) -> Any:

@@ -1,8 +1,9 @@
 """Value types of the emulator's state: the rows of the store as frozen dataclasses.
 
 The store returns these, the handlers render them. Field names follow the platform's JSON
-(fact sheet §1b for AIs, §3 for customers and accesskeys, §7 for calls); times are microsecond
-integers (see `timefmt`).
+(fact sheet §1b for AIs, §3 for customers and accesskeys, §7 for calls; part 2 §A for teams,
+§C for prompt histories, §D10 for customers, §D11 for calls); times are microsecond integers
+(see `timefmt`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ class AiFields:
     """The write fields of an AI after binding and validation (fact sheet §1b).
 
     `parameter_json` is the canonical JSON text of `parameter` (sorted keys, Go number forms).
+    `type` is "" when the body left it out: POST then means `normal`, PUT keeps the stored type
+    (part 2 §D3); the store never holds "".
     """
 
     name: str = ""
@@ -53,10 +56,23 @@ class AiRecord:
     tm_create: int
     tm_update: int | None
     tm_delete: int | None
+    current_prompt_history_id: str = ZERO_UUID
 
     @property
     def deleted(self) -> bool:
         return self.tm_delete is not None
+
+
+@dataclass(frozen=True)
+class PromptHistoryRecord:
+    """One `/ais/{id}/prompt_histories` row (part 2 §C); rows are append-only."""
+
+    id: str
+    customer_id: str
+    ai_id: str
+    prompt: str
+    proposal_id: str
+    tm_create: int
 
 
 @dataclass(frozen=True)
@@ -83,22 +99,31 @@ class Address:
 
 @dataclass(frozen=True)
 class Route:
-    """Where a call's destination led: a resource that answered, or nothing."""
+    """Where a call's destination leads: a resource that answers, or nothing (part 2 §A8,
+    §D11). `member_id`/`ai_id` name the team member (and its AI) a team call reaches."""
 
-    status: str  # "progressing" or "hangup"
-    hangup_reason: str = ""
+    answered: bool
     resource_type: str | None = None
     resource_id: str | None = None
+    member_id: str | None = None
+    ai_id: str | None = None
 
 
 @dataclass(frozen=True)
 class NewCall:
-    """A call to record: one per destination of `POST /v1.0/calls`."""
+    """A call to record: one per destination of `POST /v1.0/calls` that started.
+
+    `tm_progressing`/`tm_hangup` are how long after its creation (µs) the call will be answered
+    and end (None: never); until then it reads `dialing` (see `calls.render_call`)."""
 
     flow_id: str
     source: Address
     destination: Address
     route: Route
+    tm_progressing: int | None
+    tm_hangup: int | None
+    hangup_by: str
+    hangup_reason: str
 
 
 @dataclass(frozen=True)
@@ -116,10 +141,12 @@ class CallRecord:
     hangup_reason: str
     routed_type: str | None
     routed_id: str | None
-    tm_progressing: int | None
-    tm_hangup: int | None
+    tm_progressing: int | None  # planned: may lie in the future (the call is still dialing)
+    tm_hangup: int | None  # planned, like tm_progressing
     tm_create: int
     tm_update: int | None
+    routed_member_id: str | None = None
+    routed_ai_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,12 +164,17 @@ class SignupProfile:
 
 @dataclass(frozen=True)
 class CustomerRecord:
-    """A customer (an account)."""
+    """A customer (an account). Part 2 §D10: `status` is one of initial, active, frozen,
+    deleted, expired; `identity_verification_status` one of none, pending, verified, rejected."""
 
     id: str
     profile: SignupProfile
     status: str
     tm_create: int
+    email_verified: bool = False
+    identity_verification_status: str = "none"
+    tm_update: int | None = None
+    tm_delete: int | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ class LoggedRequest:
     customer_id: str | None
     fault: str | None
     request_id: str
+    cause: str | None = None  # the rule behind an error answer, e.g. which team check failed
 
 
 class RequestLog:

@@ -2,17 +2,19 @@
 
 A state file carries a `meta` table naming the application and the schema version, so a file
 that is not an emulator state is refused with `EmulatorStateError` instead of being scribbled
-on, and a future schema change can migrate an older file forward (`MIGRATIONS`).
+on, and an older file is migrated forward (`MIGRATIONS`). A new file is made as version 1 and
+migrated like any other, so there is one path to the current schema.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from collections.abc import Sequence
 
 APP_ID = "voipbin-iac-emulator"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class EmulatorError(Exception):
@@ -60,10 +62,63 @@ _V1: Sequence[str] = (
 
 # Tables of resources added after schema 1, one tuple per resource module: created with
 # `IF NOT EXISTS` every time a state is opened, so an additive table needs no migration.
-ADDITIVE: Sequence[str] = ()
+_RAGS: Sequence[str] = (  # RAG knowledge bases the emulator knows (seeded: Store.add_rag)
+    """CREATE TABLE IF NOT EXISTS rags (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, tm_create INTEGER NOT NULL,
+        tm_delete INTEGER)""",
+)
+_PROMPT_HISTORIES: Sequence[str] = (  # prompthistory.py (part 2 §C)
+    """CREATE TABLE IF NOT EXISTS ai_prompt_histories (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, ai_id TEXT NOT NULL,
+        prompt TEXT NOT NULL, proposal_id TEXT NOT NULL, tm_create INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS ai_prompt_histories_by_ai ON ai_prompt_histories "
+    "(ai_id, tm_create)",
+)
+_TEAMS: Sequence[str] = (  # teams.py (part 2 §A)
+    """CREATE TABLE IF NOT EXISTS teams (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, name TEXT NOT NULL,
+        detail TEXT NOT NULL, start_member_id TEXT NOT NULL, members TEXT NOT NULL,
+        parameter TEXT NOT NULL, direct_id TEXT NOT NULL, direct_hash TEXT NOT NULL,
+        tm_create INTEGER NOT NULL, tm_update INTEGER, tm_delete INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS teams_live ON teams (customer_id, tm_create) "
+    "WHERE tm_delete IS NULL",
+)
+ADDITIVE: Sequence[str] = (*_RAGS, *_PROMPT_HISTORIES, *_TEAMS)
 
-# MIGRATIONS[n] upgrades a version-n file to version n+1.
-MIGRATIONS: dict[int, Sequence[str]] = {}
+# MIGRATIONS[n] upgrades a version-n file to version n+1. They run with foreign keys off (a
+# table rebuild drops the table others refer to) inside one transaction per step.
+MIGRATIONS: dict[int, Sequence[str]] = {
+    # 1 → 2 (part 2 §D4, §D10, §D11, §A8): customers get the verification fields and lose the
+    # all-time unique email (an expired customer frees it: only live emails are unique); every
+    # customer of a version-1 state could already do everything, so it becomes verified and
+    # active. AIs get `current_prompt_history_id`; calls remember the team member they reached;
+    # accesskeys keep only the SHA-256 of their token.
+    1: (
+        """CREATE TABLE customers_v2 (
+            id TEXT PRIMARY KEY, email TEXT COLLATE NOCASE, name TEXT NOT NULL,
+            detail TEXT NOT NULL, phone_number TEXT NOT NULL, address TEXT NOT NULL,
+            webhook_method TEXT NOT NULL, webhook_uri TEXT NOT NULL, status TEXT NOT NULL,
+            email_verified INTEGER NOT NULL, identity_verification_status TEXT NOT NULL,
+            tm_create INTEGER NOT NULL, tm_update INTEGER, tm_delete INTEGER)""",
+        """INSERT INTO customers_v2 SELECT id, email, name, detail, phone_number, address,
+            webhook_method, webhook_uri, 'active', 1, 'none', tm_create, NULL, NULL
+            FROM customers""",
+        "DROP TABLE customers",
+        "ALTER TABLE customers_v2 RENAME TO customers",
+        "CREATE UNIQUE INDEX customers_live_email ON customers (email) WHERE tm_delete IS NULL",
+        "ALTER TABLE ais ADD COLUMN current_prompt_history_id TEXT NOT NULL "
+        "DEFAULT '00000000-0000-0000-0000-000000000000'",
+        "ALTER TABLE calls ADD COLUMN routed_member_id TEXT",
+        "ALTER TABLE calls ADD COLUMN routed_ai_id TEXT",
+        # Part 2 §D10: only a SHA-256 of an accesskey is stored (`token` now holds it).
+        "UPDATE accesskeys SET token = sha256_hex(token)",
+    ),
+}
+
+
+def token_hash(token: str) -> str:
+    """What the state keeps of an accesskey: its SHA-256, hex (`CU accesskeyhandler/db.go`)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def connect(path: str | os.PathLike[str] | None) -> sqlite3.Connection:
@@ -94,11 +149,13 @@ def _prepare(conn: sqlite3.Connection, target: str, memory: bool) -> None:
     if not memory:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
+    conn.create_function("sha256_hex", 1, token_hash, deterministic=True)  # for MIGRATIONS
+    conn.execute("PRAGMA foreign_keys=OFF")  # while migrating; a no-op inside a transaction
     if not tables:
         _create(conn)
-    else:
-        _check_and_migrate(conn, target, tables)
+        tables = {"meta"}
+    _check_and_migrate(conn, target, tables)
+    conn.execute("PRAGMA foreign_keys=ON")
     for statement in ADDITIVE:
         conn.execute(statement)
 
@@ -125,19 +182,28 @@ def _check_and_migrate(conn: sqlite3.Connection, target: str, tables: set[str]) 
         if steps is None:
             raise EmulatorStateError(f"{target}: no migration from schema {version}")
         conn.execute("BEGIN IMMEDIATE")
-        for statement in steps:
-            conn.execute(statement)
-        version += 1
-        conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
+        try:
+            for statement in steps:
+                conn.execute(statement)
+            version += 1
+            conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise EmulatorStateError(f"{target}: migrating from schema {version} failed "
+                                     f"({exc}); the file is unchanged") from exc
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         conn.execute("COMMIT")
 
 
 def _create(conn: sqlite3.Connection) -> None:
+    """A new state at version 1; `_check_and_migrate` then brings it to the current one."""
     conn.execute("BEGIN IMMEDIATE")
     for statement in _V1:
         conn.execute(statement)
     conn.executemany(
         "INSERT INTO meta (key, value) VALUES (?, ?)",
-        [("app", APP_ID), ("schema_version", str(SCHEMA_VERSION))],
+        [("app", APP_ID), ("schema_version", "1")],
     )
     conn.execute("COMMIT")

@@ -14,7 +14,7 @@ import socket
 import socketserver
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
@@ -208,11 +208,15 @@ class EmulatorServer:
 
     def __init__(self, app: EmulatorApp, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
+        if not 0 <= port <= 65535:  # the socket layer would raise OverflowError
+            raise EmulatorError(f"cannot listen on port {port}: a TCP port is 0 to 65535 "
+                                "(0 picks a free one)")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
             self._httpd = _HTTPServer((host, port), app, family)
-        except OSError as exc:
-            raise EmulatorError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        except (OSError, OverflowError, UnicodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise EmulatorError(f"cannot listen on {host}:{port}: {reason}") from exc
         self._thread: threading.Thread | None = None
         self._serving = False
         self._closed = False
@@ -297,15 +301,20 @@ def run_emulator(
     *,
     clock: Clock | None = None,
     on_ready: Callable[[EmulatorServer], None] | None = None,
+    rags: Sequence[str] = (),
 ) -> int:
     """`voipbin-iac emulator`: open the state, serve until Ctrl-C, close, return 0.
 
     With no `accesskeys` it serves the key it generated the first time this state was used
     (a new `vb_...` key for a new state), so agents created earlier stay visible. The keys are
-    printed: this is the one place the tool shows an accesskey on purpose.
+    printed: this is the one place the tool shows an accesskey on purpose. `rags` are RAG ids
+    made known as the first key's customer's (the emulator serves no RAG API; part 2 §D6).
     Raises `EmulatorStateError` for an unusable state file, `EmulatorError` when it cannot
-    listen, `ValueError` for an unusable accesskey.
+    listen, `ValueError` for an unusable accesskey or RAG id.
     """
+    if not 0 <= port <= 65535:
+        raise EmulatorError(f"cannot listen on port {port}: a TCP port is 0 to 65535 "
+                            "(0 picks a free one)")
     store = Store.open(state_path, clock=clock)
     try:
         keys = list(dict.fromkeys(accesskeys))
@@ -313,6 +322,8 @@ def run_emulator(
             store.ensure_accesskey(key)
         if not keys:
             keys = [store.default_accesskey(new_accesskey_token)]
+        owner = store.ensure_accesskey(keys[0])
+        known = [store.add_rag(owner, rag) for rag in dict.fromkeys(rags)]
         server = EmulatorServer(EmulatorApp(store, config, clock), host, port)
         out.write(f"VoIPBin emulator serving {server.base_url}\n")
         out.write(f"state: {state_path or 'in memory (lost on exit)'}\n")
@@ -323,6 +334,13 @@ def run_emulator(
         if others > 0:
             out.write(f"  (and {others} other key{'s' if others != 1 else ''} stored in the "
                       "state, from earlier runs or signups)\n")
+        if known:
+            out.write(f"RAG knowledge bases of the first key's customer: {', '.join(known)}\n")
+        out.write("new signups: " + (
+            "unverified, as on the platform: calls fail (500) and the customer expires after "
+            "an hour\n" if config.unverified_signups else
+            "verified at once (the emulator sends no email; --unverified-signups for the "
+            "platform's first hour)\n"))
         out.write(f"try: VOIPBIN_API_BASE_URL={server.base_url} VOIPBIN_API_KEY={keys[0]}\n")
         out.write("press Ctrl-C to stop\n")
         out.flush()

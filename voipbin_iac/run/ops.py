@@ -12,9 +12,10 @@ from typing import Any
 
 from ..api.client import VoipbinClient
 from ..api.protocol import AiApi
+from ..core.clock import Clock
 from ..core.kinds import BY_NAME, KINDS, Kind, Refs
 from ..core.model import DesiredResource, LiveResource, Manifest, ManifestEntry
-from ..errors import IacError, NotFoundError, ResponseError, UsageError
+from ..errors import IacError, NotFoundError, ResponseError, ServerError, UsageError
 from ..state import lock
 from ..state import manifest as manifests
 
@@ -125,29 +126,87 @@ def address(text: str) -> dict[str, str]:
                           "such as tel:+15551234567")
 
 
+CALL_WATCH_SECONDS = 15.0  # how long `call` follows a call that is still dialing
+CALL_POLL_SECONDS = 1.0
+_CALL_500_HINT = (
+    "VoIPBin answers 500 when not one destination could start a call. A new account cannot "
+    "place calls until its email is verified (status `initial`): follow the link VoIPBin "
+    "emailed at signup; an account left unverified for an hour is expired. Otherwise the "
+    "account may lack balance")
+
+
 @dataclass(frozen=True)
 class Called:
+    """A test call as VoIPBin last reported it (voipbin-api-2.md §D11)."""
+
     key: str
     sip_uri: str
     call_id: str
-    status: str
-    hangup_reason: str
+    status: str  # dialing, ringing, progressing, terminating, canceling or hangup
+    hangup_reason: str  # "", normal, failed, busy, cancel, timeout, noanswer, dialout, amd
+    answered: bool  # VoIPBin reported an answer (tm_progressing)
+    hangup_by: str = ""
+    watched: float = 0.0  # seconds the call was followed after it was placed
+
+    @property
+    def ended(self) -> bool:
+        return self.status == "hangup"
 
 
 def call(client: VoipbinClient, manifest: Manifest, manifest_path: Path, key: str,
-         source: str) -> Called:
-    """Place a test call from `source` to `key`'s SIP URI through `POST /v1.0/calls`."""
+         source: str, *, clock: Clock | None = None,
+         watch: float = CALL_WATCH_SECONDS) -> Called:
+    """Place a test call from `source` to `key`'s SIP URI (an agent's or a team's) through
+    `POST /v1.0/calls`.
+
+    A new call is `dialing`; with a `clock` it is followed (`GET /calls/{id}` every second,
+    for at most `watch` seconds) until VoIPBin reports its hangup. The call carries no flow,
+    so once answered VoIPBin ends it at once."""
     _, entry = owned_entry(manifest, manifest_path, key)
     if not entry.sip_uri:
         raise UsageError(f"'{key}' has no direct hash yet", hint="run `voipbin-iac apply`")
     body = {"source": address(source), "destinations": [{"type": "sip", "target": entry.sip_uri}]}
-    data = client.create_call(body)
+    try:
+        data = client.create_call(body)
+    except ServerError as exc:
+        if exc.status != 500:
+            raise
+        raise ServerError(method=exc.method, path=exc.path, status=exc.status,
+                          reason=exc.reason, detail=exc.detail, request_id=exc.request_id,
+                          hint=_CALL_500_HINT) from None
     calls = [c for c in data["calls"] if isinstance(c, dict)]
     if not calls:
         raise ResponseError("POST /calls answered an empty `calls` list")
-    first = calls[0]
-    return Called(key, entry.sip_uri, str(first.get("id", "")), str(first.get("status", "")),
-                  str(first.get("hangup_reason", "")))
+    record, watched = calls[0], 0.0
+    call_id = str(record.get("id", ""))
+    answered = bool(record.get("tm_progressing"))
+    while clock is not None and call_id and watched < watch and record.get("status") != "hangup":
+        clock.sleep(CALL_POLL_SECONDS)
+        watched += CALL_POLL_SECONDS
+        record = client.get_call(call_id)
+        answered = answered or bool(record.get("tm_progressing"))
+    return Called(key, entry.sip_uri, call_id, str(record.get("status", "")),
+                  str(record.get("hangup_reason", "")), answered,
+                  str(record.get("hangup_by", "")), watched)
+
+
+def call_notes(called: Called) -> list[str]:
+    """What the call shows and what it cannot show, for the user (one line each)."""
+    if called.answered:
+        notes = [f"answered: VoIPBin routed {called.sip_uri} to a live agent (its direct hash "
+                 "resolves)."]
+        if called.ended and called.hangup_reason == "normal" and called.hangup_by == "local":
+            notes.append("VoIPBin then hung up itself: a call placed through the API runs no "
+                         "flow and carries no caller audio.")
+        notes.append("This does not show that the agent speaks, that its prompt or engine key "
+                     "work, or how it sounds: call the URI from a SIP phone for that.")
+        return notes
+    if called.ended:
+        return [f"not answered ({called.hangup_reason or 'no reason given'}): nothing took the "
+                f"call at {called.sip_uri}. If the agent was deleted or its URI rotated, run "
+                "`voipbin-iac plan` and use the manifest's current URI."]
+    return [f"still {called.status or 'unknown'} after {called.watched:g} s: VoIPBin has not "
+            f"reported an answer yet; look again with GET /v1.0/calls/{called.call_id}."]
 
 
 @dataclass(frozen=True)
@@ -155,6 +214,9 @@ class SignedUp:
     email: str
     customer_id: str
     accesskey: str
+    status: str = ""  # initial until the email is verified (voipbin-api-2.md §D10)
+    email_verified: bool = False
+    key_expires: str = ""  # the accesskey's tm_expire
 
 
 def signup(client: VoipbinClient, email: str, name: str | None) -> SignedUp:
@@ -172,4 +234,6 @@ def signup(client: VoipbinClient, email: str, name: str | None) -> SignedUp:
             "was refused (VoIPBin gives the same empty answer in both cases, on purpose)",
             hint="sign in to the VoIPBin console with that email, or use another email")
     customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
-    return SignedUp(email, str(customer.get("id", key.get("customer_id", ""))), key["token"])
+    return SignedUp(email, str(customer.get("id", key.get("customer_id", ""))), key["token"],
+                    str(customer.get("status", "")), customer.get("email_verified") is True,
+                    str(key.get("tm_expire") or ""))
