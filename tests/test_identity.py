@@ -478,3 +478,31 @@ def test_chaos_kills_between_edits_always_converge(tmp_path: Path, seed: int) ->
     by_id = {a.id: a for a in live}
     assert all(by_id[e.id].direct_hash == e.direct_hash for e in manifest.agents.values())
     assert not env.plan().has_changes
+
+
+def test_an_update_of_an_ai_deleted_since_the_plan_fails_instead_of_looking_done(
+        env: Env) -> None:
+    env.write({"bot": {}})
+    assert env.apply().ok
+    env.write({"bot": {"detail": "new"}})
+    ai_id = env.manifest().agents["bot"].id
+
+    class DeletesFirst:
+        """Someone deletes the AI in the console between the plan and its PUT."""
+
+        def __getattr__(self, name: str) -> Any:
+            method = getattr(env.client, name)
+            if name != "update":
+                return method
+
+            def update(*args: Any) -> Any:
+                env.client.delete(AGENT_KIND, ai_id)
+                return method(*args)  # VoIPBin answers 200 and edits the deleted AI
+            return update
+
+    result = env.apply(api=DeletesFirst())
+    (outcome,) = result.outcomes
+    assert outcome.status == "failed" and "deleted outside voipbin-iac" in outcome.reason
+    assert not result.ok
+    assert env.apply().ok  # the next apply re-creates it
+    assert len(env.live()) == 1

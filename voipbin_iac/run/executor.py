@@ -237,6 +237,12 @@ class Executor:
             self.applylog.outcome(change.action, kind.name, change.key, change.name, "failed",
                                   change.id, exc.message)
             raise
+        if result.deleted:  # VoIPBin edits a deleted resource and answers 200 (part 2 §D7, §A4)
+            reason = (f"{kind.a_noun} {change.id} was deleted outside voipbin-iac since the plan "
+                      f"(at {result.tm_delete}); run apply again to re-create it")
+            self.applylog.outcome(change.action, kind.name, change.key, change.name, "failed",
+                                  change.id, reason)
+            return Outcome(change, "failed", change.id, reason)
         self.applylog.outcome(change.action, kind.name, change.key, change.name, "done",
                               result.id, protect=res.protect)
         return Outcome(change, "done", result.id, "", result)
