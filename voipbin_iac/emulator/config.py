@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..api.ratelimit import PLATFORM_RATE
+from .assistant import AssistantScript
 from .faults import FAULT_KINDS
 
 
@@ -32,6 +33,8 @@ class EmulatorConfig:
     # The code at HEAD echoes engine_key in every answer; the OpenAPI spec and the docs call it
     # write-only (fact sheet §1b, a conflict). False models the documented behaviour.
     echo_engine_key: bool = True
+    # The stand-in assistant's script for text conversations (None: its default answers).
+    assistant: AssistantScript | None = None
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:

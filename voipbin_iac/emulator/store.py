@@ -45,7 +45,8 @@ _CALL_COLUMNS = (
 _NO_BOUND = 2**62
 _STAMPED = (
     ("ais", "tm_create"), ("ais", "tm_update"), ("ais", "tm_delete"), ("calls", "tm_create"),
-    ("directs", "tm_update"),
+    ("directs", "tm_update"), ("aicalls", "tm_update"), ("aimessages", "tm_create"),
+    ("aiaudits", "tm_create"), ("aiaudits", "tm_update"),
 )
 
 
