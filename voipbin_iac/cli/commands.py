@@ -32,6 +32,7 @@ from ..emulator import (
     EmulatorError,
     EmulatorTransport,
     Store,
+    assistant,
     run_emulator,
 )
 from ..errors import ConfigError, IacError, Problem, RefusedError, UsageError
@@ -40,6 +41,7 @@ from ..run.executor import ExecOptions
 from ..state import manifest as manifests
 from ..state import savedplan
 from ..state.files import write_atomic
+from . import testcmd
 from .completion import script as completion_script
 from .progress import ProgressLine
 
@@ -56,7 +58,7 @@ def run(args: Namespace, console: Console, parser: ArgumentParser) -> int:
     handler = {
         "validate": validate, "plan": plan, "apply": apply, "export": export_, "import":
         import_, "rotate": rotate, "call": call, "signup": signup, "manifest": manifest,
-        "schema": schema, "emulator": emulator,
+        "schema": schema, "emulator": emulator, "test": test,
     }[args.command]
     return handler(args, console)
 
@@ -81,8 +83,9 @@ def _desired(files: list[str], console: Console, *,
     return state
 
 
-def _manifest_path(args: Namespace, files: list[str]) -> Path:
-    return Path(args.manifest) if args.manifest else manifests.path_for(files[-1])
+def _manifest_path(args: Namespace, files: list[str],
+                   desired: DesiredState | None = None) -> Path:
+    return testcmd.manifest_path(args, files, desired)  # a file of only `tests:` names none
 
 
 @contextlib.contextmanager
@@ -104,7 +107,8 @@ def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, 
             stack.callback(store.close)
             store.ensure_accesskey(EMULATOR_KEY)
             # The embedded platform enforces the rate the client is told to keep.
-            limits = EmulatorConfig(rate_limit=args.rate_limit or None)
+            limits = EmulatorConfig(rate_limit=args.rate_limit or None,
+                                    assistant=_assistant(getattr(args, "assistant_script", None)))
             transport = EmulatorTransport(EmulatorApp(store, limits, console.clock))
             connection = Connection(EMULATOR_URL, Secret(EMULATOR_KEY))
             target = f"the embedded emulator ({args.emulator_state})"
@@ -116,6 +120,11 @@ def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, 
                                redactor=console.redactor)
         stack.callback(client.close)
         yield client, target
+
+
+def _assistant(path: str | None) -> assistant.AssistantScript | None:
+    """The emulator assistant's script (`--assistant-script`), checked, or None."""
+    return assistant.load(path) if path else None
 
 
 def _check_rate(rate: float) -> None:
@@ -151,10 +160,13 @@ def validate(args: Namespace, console: Console) -> int:
     for group in groups:
         try:
             state = _desired(group, console, missing_env_ok=args.allow_missing_env)
+            suite = None if args.each else testcmd.check_tests(group, console, state,
+                                                               args.allow_missing_env)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        console.out(f"ok: {', '.join(group)}: {len(state.agents)} agents, "
+        tests = f"{len(suite.tests)} tests, " if suite and suite.tests else ""
+        console.out(f"ok: {', '.join(group)}: {len(state.agents)} agents, {tests}"
                     f"{len(state.warnings)} warnings\n")
     if problems:
         raise ConfigError(problems)
@@ -164,7 +176,7 @@ def validate(args: Namespace, console: Console) -> int:
 def plan(args: Namespace, console: Console) -> int:
     files = _files(args)
     desired = _desired(files, console)
-    path = _manifest_path(args, files)
+    path = _manifest_path(args, files, desired)
     manifest, recovery = workflow.current_manifest(path, _logger())
     with _client(args, console) as (client, target):
         the_plan, _, manifest = workflow.plan(client, desired, manifest, _options(args),
@@ -191,7 +203,7 @@ def apply(args: Namespace, console: Console) -> int:
     desired = _desired(files, console)
     saved = savedplan.load(Path(args.plan)) if args.plan else None
     request = workflow.ApplyRequest(
-        manifest_path=_manifest_path(args, files), options=_options(args), saved=saved,
+        manifest_path=_manifest_path(args, files, desired), options=_options(args), saved=saved,
         force=args.force, execution=ExecOptions(concurrency=args.concurrency))
     with _client(args, console) as (client, target):
         ctx = _context(files, target, console)
@@ -219,20 +231,9 @@ def apply(args: Namespace, console: Console) -> int:
                                    indent=2) + "\n")
         elif the_plan.has_changes:
             console.out(render.result_text(result, ctx))
-        if args.smoke and result.ok:
-            _smoke(args, console, client, result)
+        if args.smoke and result.ok:  # a text conversation: a call can only show `dialing`
+            return testcmd.smoke(args, console, client, result)
     return 0 if result.ok else 1
-
-
-def _smoke(args: Namespace, console: Console, client: VoipbinClient,
-           result: workflow.ApplyResult) -> None:
-    manifest = manifests.read(Path(result.manifest_path))
-    keys = sorted({o.change.key for o in result.outcomes
-                   if o.status == "done" and o.change.action != "delete"})
-    for key in keys:
-        called = ops.call(client, manifest, Path(result.manifest_path), key, args.smoke_from)
-        console.out(f"smoke: {key}: call {called.call_id} {called.status}"
-                    + (f" ({called.hangup_reason})" if called.hangup_reason else "") + "\n")
 
 
 _STOPPING = (b"\ninterrupted: finishing the writes in flight, then writing the manifest "
@@ -386,7 +387,8 @@ def emulator(args: Namespace, console: Console) -> int:
     _check_rate(args.rate_limit)
     try:
         cfg = EmulatorConfig(rate_limit=args.rate_limit or None, latency_ms=args.latency_ms,
-                             fault_rate=args.fault_rate, seed=args.seed)
+                             fault_rate=args.fault_rate, seed=args.seed,
+                             assistant=_assistant(args.assistant_script))
     except ValueError as exc:
         raise UsageError(f"emulator: {exc}") from None
     try:
@@ -394,6 +396,10 @@ def emulator(args: Namespace, console: Console) -> int:
                             console.stdout, clock=console.clock)
     except (OSError, ValueError, EmulatorError) as exc:
         raise IacError(f"emulator: {exc}") from None
+
+
+def test(args: Namespace, console: Console) -> int:
+    return testcmd.test(args, console, connect=_client, load=_desired)
 
 
 def completion(args: Namespace, console: Console, parser: ArgumentParser) -> int:

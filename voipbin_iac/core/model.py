@@ -58,6 +58,8 @@ class DesiredState:
     # Every value substituted from the environment: secrets wherever they land (the CLI adds
     # them to its redactor).
     env_values: tuple[str, ...] = field(default=(), repr=False)
+    # Files that hold nothing but `tests:` (conversation tests): they never name the manifest.
+    tests_only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

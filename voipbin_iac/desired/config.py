@@ -21,7 +21,7 @@ from ..core.secret import Secret
 from ..errors import ConfigError, Location, Problem
 from . import envsubst, schemacheck, yamlsrc
 
-_TOP_MAPPINGS = ("defaults", "agents", "moved", "safety")
+_TOP_MAPPINGS = ("defaults", "agents", "moved", "safety", "tests")  # tests: see desired.tests
 _PROMPTS = frozenset({"init_prompt", "init_prompt_file"})  # one field, two spellings
 
 
@@ -45,6 +45,7 @@ class _Merged:
     moved: dict[str, _Source] = field(default_factory=dict)
     safety: dict[str, Any] = field(default_factory=dict)
     from_env: frozenset[str] = frozenset()  # values taken from the environment: never quoted
+    tests_only: list[str] = field(default_factory=list)  # files with nothing but `tests:`
 
 
 def load(paths: Sequence[str | Path], env: Mapping[str, str], *,
@@ -80,6 +81,7 @@ def load(paths: Sequence[str | Path], env: Mapping[str, str], *,
         safety=safety,
         files=tuple(str(p) for p in paths),
         warnings=tuple(str(p) for p in sorted(set(problems))),
+        tests_only=tuple(merged.tests_only),
     )
 
 
@@ -94,15 +96,19 @@ def _read_into(path: Path, env: Mapping[str, str], merged: _Merged,
         return [Problem(doc.where(()), "the top level must be a mapping with `version: 1` "
                                        f"and `agents:`, not {schemacheck.kind_of(doc.data)}")]
     raw = dict(doc.data)
+    if "tests" in raw and set(raw) <= {"version", "tests"}:
+        merged.tests_only.append(str(path))
     for name in _TOP_MAPPINGS:
         if name in raw and raw[name] is None:
             raw[name] = {}
     if isinstance(raw.get("agents"), dict):
         raw["agents"] = {k: ({} if v is None else v) for k, v in raw["agents"].items()}
+    tests = raw.pop("tests", None)  # checked against the schema only: `test` reads them
     doc = yamlsrc.Document(doc.file, raw, doc.locations)
     data, problems, from_env = envsubst.expand(doc, env, missing_ok=missing_env_ok)
     merged.from_env |= from_env
-    problems.extend(schemacheck.check("agents", doc, data, from_env))
+    whole = data if tests is None else {**data, "tests": tests}
+    problems.extend(schemacheck.check("agents", doc, whole, from_env))
     if any(p.severity == "error" for p in problems):
         return problems
     base = path.parent

@@ -4,9 +4,10 @@
 terminated conversation; at most 10 audits of a customer may be `progressing` (429, no
 `Retry-After`, no `details`); an audit already running for the same (conversation, AI) is 409.
 Re-auditing a finished pair resets the same row. The emulator's judge is not an LLM: an audit
-completes `AUDIT_DELAY_S` after it starts, scoring what the assistant script gives the agent
-(`audit_score`, default 3) on every dimension; an AI whose conversation snapshot has no prompt
-history id (an AI without `init_prompt`) fails with `prompt_snapshot_has_no_history_id`.
+completes `audit_delay_s` (default 5 s) after it starts, scoring what the assistant script
+gives the agent (`audit_score`, default 3) on every dimension; an AI whose conversation
+snapshot has no prompt history id (an AI without `init_prompt`) fails with
+`prompt_snapshot_has_no_history_id`.
 Completion happens in `settle`, which every audit request runs first.
 """
 
@@ -35,7 +36,7 @@ from .protocol import (
 )
 from .timefmt import format_time
 
-AUDIT_DELAY_S = 5.0  # the emulator's judge takes this long (the real one up to 30 s + queue)
+AUDIT_DELAY_S = assistant.DEFAULT_AUDIT_DELAY_S  # unless the script says (`audit_delay_s`)
 MAX_PROGRESSING = 10  # per customer (`AM pkg/aiaudithandler/main.go:28,92-98`)
 MAX_MESSAGES = 200  # the transcript the judge reads at most
 _LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")  # `aiaudit.go:18`
@@ -115,9 +116,9 @@ def _start(conn: sqlite3.Connection, ctx: Context, call: AicallRecord,
                      if s.get("ai_id") == ai_id), {})
     history = snapshot.get("prompt_history_id", ZERO_UUID)
     ai = ctx.store.get_ai(ai_id)
-    score = (ctx.assistant or assistant.AssistantScript()).for_agent(
-        ai.fields.name if ai else "").audit_score
-    due = ctx.now + round(AUDIT_DELAY_S * 1_000_000)
+    judge = (ctx.assistant or assistant.AssistantScript()).for_agent(ai.fields.name if ai else "")
+    score = judge.audit_score
+    due = ctx.now + round(judge.audit_delay_s * 1_000_000)
     existing = conn.execute(f"SELECT {_COLUMNS} FROM aiaudits WHERE aicall_id=? AND ai_id=?",
                             (call.id, ai_id)).fetchone()
     if existing is None:

@@ -4,8 +4,8 @@ On the platform an LLM answers each `POST /aimessages` asynchronously (part 2 §
 answers with this module instead, so tests of conversation tests are reproducible:
 
 - by default, the fixed sentence `DEFAULT_REPLY`, which names the agent and echoes the user's
-  words; and when the message names a tool of the agent's `tool_names` (`connect_call` or
-  `connect call`, any case), a call of that tool with `{}` as arguments first;
+  words; and when the message names a tool of the agent's `tool_names` (`connect_call`, or
+  each word of it: "could you connect my call"), a call of that tool with `{}` first;
 - with an assistant script (`--assistant-script FILE`), the first rule of the agent (by the AI's
   `name`, or `"*"` for any agent) whose `match` regex is found in the message decides the reply
   text and the tool calls, and the agent's `audit_score` is what its audits score;
@@ -39,6 +39,7 @@ REPLY_DELAY_S = 1.5  # from the send to the assistant's first message
 TOOL_FOLLOW_UP_S = 0.5  # from the tool calls to the text reply after them
 SESSION_S = 30.0  # a send's text session ends after this (part 2 §B2, `send.go:144`)
 DEFAULT_AUDIT_SCORE = 3
+DEFAULT_AUDIT_DELAY_S = 5.0  # the emulator's judge takes this long (the real one up to 30 s)
 ANY_AGENT = "*"
 # The platform's answer to connect_call outside a call (`AM pkg/aicallhandler/tool.go:161-163`).
 CONNECT_ONLY_IN_CALLS = "connect_call is only supported for call reference type"
@@ -71,6 +72,7 @@ class AgentScript:
     rules: tuple[Rule, ...] = ()
     audit_score: int = DEFAULT_AUDIT_SCORE
     silent: bool = False
+    audit_delay_s: float = DEFAULT_AUDIT_DELAY_S
 
 
 @dataclass(frozen=True)
@@ -101,9 +103,13 @@ def runnable(engine_model: str) -> bool:
     return engine_model.partition(".")[0] in RUNNABLE_VENDORS
 
 
-def _names_tool(message: str, tool: str) -> bool:
-    words = r"[_\s]+".join(re.escape(part) for part in tool.split("_"))
-    return re.search(rf"(?<![A-Za-z0-9]){words}(?![A-Za-z0-9])", message, re.IGNORECASE) is not None
+def names_tool(message: str, tool: str) -> bool:
+    """Whether `message` names `tool`: its name as written, or every word of it, in any order
+    and any case ("could you connect my call" names connect_call)."""
+    if re.search(rf"(?<![A-Za-z0-9]){re.escape(tool)}(?![A-Za-z0-9])", message, re.IGNORECASE):
+        return True
+    words = set(re.findall(r"[a-z0-9]+", message.lower()))
+    return all(part in words for part in tool.split("_"))
 
 
 def answer(script: AssistantScript | None, *, agent_name: str, engine_model: str,
@@ -115,7 +121,7 @@ def answer(script: AssistantScript | None, *, agent_name: str, engine_model: str
     offered = set(TOOL_NAMES) - {TOOL_ALL} if TOOL_ALL in tool_names else set(tool_names)
     rule = next((r for r in agent.rules if r.pattern.search(message)), None)
     if rule is None:
-        named = next((t for t in TOOL_NAMES if t in offered and _names_tool(message, t)), None)
+        named = next((t for t in TOOL_NAMES if t in offered and names_tool(message, t)), None)
         rule = Rule(re.compile(""), DEFAULT_REPLY, (ScriptedTool(named),) if named else ())
     tools = [t for t in rule.tools if t.name in offered]  # the LLM is offered only these
     out: list[Planned] = []
@@ -150,7 +156,7 @@ def _tool_result(tool: ScriptedTool, call_id: str, reference_type: str) -> str:
 
 # -- loading a script ------------------------------------------------------------------------
 
-_AGENT_KEYS = {"rules", "audit_score", "silent"}
+_AGENT_KEYS = {"rules", "audit_score", "audit_delay_s", "silent"}
 _RULE_KEYS = {"match", "reply", "tool_calls", "delay_s"}
 _TOOL_KEYS = {"name", "arguments", "result", "message"}
 
@@ -193,6 +199,12 @@ def _agent(doc: yamlsrc.Document, at: yamlsrc.Path_, spec: Any,
         problems.append(Problem(doc.where((*at, "audit_score")),
                                 f"{yamlsrc.dotted((*at, 'audit_score'))}: a whole number 1-5"))
         score = DEFAULT_AUDIT_SCORE
+    delay = spec.get("audit_delay_s", DEFAULT_AUDIT_DELAY_S)
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or \
+            not (math.isfinite(delay) and 0 <= delay <= 3600):
+        problems.append(Problem(doc.where((*at, "audit_delay_s")),
+                                f"{yamlsrc.dotted((*at, 'audit_delay_s'))}: seconds, 0-3600"))
+        delay = DEFAULT_AUDIT_DELAY_S
     silent = spec.get("silent", False)
     if not isinstance(silent, bool):
         problems.append(Problem(doc.where((*at, "silent")),
@@ -203,7 +215,8 @@ def _agent(doc: yamlsrc.Document, at: yamlsrc.Path_, spec: Any,
                                 f"{yamlsrc.dotted((*at, 'rules'))}: expected a list of rules"))
         rules = []
     parsed = [_rule(doc, (*at, "rules", i), r, problems) for i, r in enumerate(rules)]
-    return AgentScript(tuple(r for r in parsed if r is not None), score, silent is True)
+    return AgentScript(tuple(r for r in parsed if r is not None), score, silent is True,
+                       float(delay))
 
 
 def _rule(doc: yamlsrc.Document, at: yamlsrc.Path_, spec: Any,
