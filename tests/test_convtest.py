@@ -259,6 +259,9 @@ def test_reports_to_files_and_junit_parses(stack: Stack) -> None:
     assert failure is not None and "reply_matches 'never'" in (failure.get("message") or "")
     md = stack.cli("test", *files, "--format", "markdown")
     assert md.out.startswith("### voipbin-iac test: 1 passed, 1 failed")
+    clobber = stack.cli("test", *files, "--format", "junit", "--out", files[1])
+    assert clobber.code == 1 and "is one of the files the tests read" in clobber.err
+    assert "tests:" in Path(files[1]).read_text()
 
 
 def test_apply_smoke_says_hello_to_each_created_or_changed_agent(make_stack,
@@ -274,6 +277,12 @@ def test_apply_smoke_says_hello_to_each_created_or_changed_agent(make_stack,
     assert second.code == 3
     assert "smoke: a: replied" in second.out and "smoke: b:" not in second.out
     assert "smoke: mute: failed: no reply in 35 s" in second.out
+    path.write_text(agents_yaml({"a": {"detail": "y"}}))
+    quiet = stack.cli("apply", str(path), "--yes", "--smoke", "--format", "json",
+                      "--smoke-from", "sip:old@example.com")
+    assert quiet.code == 0 and json.loads(quiet.out)["result"] and "smoke: a: replied" in \
+        quiet.err
+    assert "--smoke-from is ignored" in quiet.err
 
 
 SECRET_ENGINE_KEY = "sk-live-SECRET-engine-key-5e1f0c"

@@ -148,7 +148,7 @@ def test_tool_call_and_its_result_message(api: httpx.Client, emu: Emulator) -> N
 
 
 def test_a_tool_the_agent_lacks_is_never_called(api: httpx.Client, emu: Emulator) -> None:
-    """The LLM is offered only the agent's `tool_names`."""
+    """§B2 tool calls, §D1: the LLM is offered only the agent's `tool_names`."""
     call = ready(emu, api, tool_names=["send_email"])
     mine = send(api, call["id"], "connect_call please").json()
     emu.clock.advance(5)
@@ -170,8 +170,9 @@ def scripted(make_emulator, tmp_path: Path):
 
 
 def test_script_rules_reply_and_call_tools_with_arguments(scripted) -> None:
-    """The assistant script: the first matching rule of the agent (by AI name) decides; `*`
-    covers other agents; `silent` models a wrong engine_key (§B3)."""
+    """The emulator's own assistant script (not a platform behaviour): the first matching rule
+    of the agent (by AI name) decides; `*` covers other agents; `silent` models a wrong
+    engine_key (§B3)."""
     emu, api = scripted("""agents:
   Booker:
     rules:
@@ -197,6 +198,7 @@ def test_script_rules_reply_and_call_tools_with_arguments(scripted) -> None:
 
 
 def test_script_problems_are_all_located(tmp_path: Path) -> None:
+    """The emulator's own assistant script: every problem at file:line:column."""
     path = tmp_path / "bad.yaml"
     path.write_text("version: 1\nagents:\n  A:\n    rules:\n      - match: '('\n"
                     "        tool_calls: [{name: fly}]\n        delay_s: -1\n    colour: red\n")

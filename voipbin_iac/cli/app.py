@@ -21,7 +21,7 @@ from ..api.redact import RedactingFilter, Redactor
 from ..core.clock import Clock, SystemClock
 from ..errors import IacError, UsageError
 from ..state.manifest import FORMATS
-from . import commands
+from . import commands, testcmd
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_TEST_FAILED = 0, 1, 2, 3
 
@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true",
                    help="after apply, say \"hello\" in a text conversation to each created or "
                         "changed agent; exit 3 if one does not answer")
-    p.add_argument("--smoke-from", metavar="ADDRESS", default="sip:voipbin-iac@example.com",
+    p.add_argument("--smoke-from", metavar="ADDRESS", default=testcmd.SMOKE_FROM_DEFAULT,
                    help=argparse.SUPPRESS)  # --smoke placed a call once; kept for old scripts
     _connection(p)
     _common(p)

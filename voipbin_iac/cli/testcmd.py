@@ -44,6 +44,7 @@ Load = Callable[[list[str], "Console"], DesiredState]
 RENDER = {"text": testreport.text, "json": testreport.json_text, "junit": testreport.junit,
           "markdown": testreport.markdown}
 SMOKE_SAY = "hello"
+SMOKE_FROM_DEFAULT = "sip:voipbin-iac@example.com"  # `apply --smoke-from`, kept for old scripts
 
 
 def manifest_path(args: Namespace, files: list[str], desired: DesiredState | None) -> Path:
@@ -81,6 +82,9 @@ def test(args: Namespace, console: Console, *, connect: Connect, load: Load) -> 
     suite = check_tests(files, console, desired)
     selected = _select(suite.tests, args.only, files)
     path = manifest_path(args, files, desired)
+    if args.out and Path(args.out).resolve() in {Path(f).resolve() for f in [*files, path]}:
+        raise UsageError(f"--out {args.out} is one of the files the tests read",
+                         hint="write the report somewhere else, such as test-report.xml")
     manifest = manifests.read(path)
     with connect(args, console) as (client, target), _stoppable() as stop:
         ids, drift = convtest.resolve(client, selected, desired.agents, manifest, path)
@@ -146,6 +150,9 @@ def smoke(args: Namespace, console: Console, client: VoipbinClient,
           result: ApplyResult) -> int:
     """`apply --smoke`: say "hello" to every created or updated agent; any reply passes. It
     catches what a call cannot show: an agent that never answers (a wrong engine_key)."""
+    if args.smoke_from != SMOKE_FROM_DEFAULT:
+        console.err("warning: --smoke-from is ignored: --smoke holds a text conversation now; "
+                    "`voipbin-iac call KEY --from ADDRESS` places a SIP call")
     manifest = manifests.read(Path(result.manifest_path))
     keys = sorted({o.change.key for o in result.outcomes
                    if o.status == "done" and o.change.action != "delete"
@@ -157,13 +164,14 @@ def smoke(args: Namespace, console: Console, client: VoipbinClient,
     report: RunReport = convtest.run(
         client, tests, ids, clock=console.clock,
         options=convtest.RunOptions(concurrency=args.concurrency))
+    say = console.err if args.format == "json" else console.out  # stdout holds the JSON
     for r in report.results:
         if r.status == PASSED:
             answer = r.turns[0].answer
             latency = f" in {answer.latency_s:.1f} s" if answer.latency_s is not None else ""
-            console.out(f"smoke: {r.agent}: replied{latency}: "
-                        f"{short(answer.text or '(a tool call)', 100)!r}\n")
+            say(f"smoke: {r.agent}: replied{latency}: "
+                f"{short(answer.text or '(a tool call)', 100)!r}\n")
         else:
-            console.out(f"smoke: {r.agent}: {'error' if r.status == ERROR else 'failed'}: "
-                        f"{r.message}\n")
+            say(f"smoke: {r.agent}: {'error' if r.status == ERROR else 'failed'}: "
+                f"{r.message}\n")
     return report.exit_code

@@ -168,7 +168,8 @@ def load(path: str | Path) -> AssistantScript:
     data = doc.data
     if not isinstance(data, dict):
         raise ConfigError([Problem(doc.where(()), "an assistant script is a mapping with "
-                                                  "`version: 1` and `agents:`")])
+                                                  "`version: 1` and `agents:`")],
+                          hint="see examples/emulator-assistant.yaml")
     for key in data:
         if key not in ("version", "agents"):
             problems.append(Problem(doc.where((key,)), f"{key}: unknown field (the script has "
@@ -184,7 +185,9 @@ def load(path: str | Path) -> AssistantScript:
     for name, spec in raw_agents.items():
         agents[name] = _agent(doc, ("agents", name), spec or {}, problems)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, hint="an assistant script maps AI names to `rules`, "
+                                         "`audit_score` and `silent`; see "
+                                         "examples/emulator-assistant.yaml")
     return AssistantScript(agents, str(path))
 
 
