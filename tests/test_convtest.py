@@ -382,3 +382,25 @@ def test_validate_checks_the_tests_offline(stack: Stack) -> None:
     assert result.code == 1 and "tests.t.agent: 'ghost' is not an agent key" in result.err
     assert stack.cli("validate", *files, "--each").code == 0  # a tests file alone has no agents
     assert len(stack.app.requests()) == before  # offline
+
+
+SEED = 2  # a seed whose faults hit the sends in every way (any seed must pass the rest)
+
+
+def test_under_faults_every_test_still_runs_and_nothing_is_said_twice(make_stack) -> None:
+    """Seeded faults on every kind of request (500/502/503/429, dropped connections, writes
+    committed with the answer lost): the tests pass, each turn is said exactly once."""
+    stack = make_stack(EmulatorConfig(rate_limit=None, auth_rate_limit=None))
+    files = setup(stack, {f"t{i}": {"agent": "support", "audit": {"min_score": 1},
+                                    "turns": [turn(f"hello {i}"), turn(f"again {i}")]}
+                          for i in range(4)})
+    stack.app.config = EmulatorConfig(rate_limit=None, auth_rate_limit=None, fault_rate=0.2,
+                                      seed=SEED)
+    result = stack.cli("test", *files, "--concurrency", "1")
+    assert result.code == 0, result.out + result.err
+    sends = {r.fault for r in stack.app.requests("POST", "/v1.0/aimessages") if r.fault}
+    assert {"lost", "500"} <= sends and sends & {"drop", "502", "503"}, sends
+    stack.app.config = EmulatorConfig(rate_limit=None, auth_rate_limit=None)
+    conversations = [times for times in _sends(stack).values() if len(times) > 1]
+    assert sorted(len(times) for times in conversations)[-4:] == [3, 3, 3, 3]
+    assert all(len(times) == 3 for times in conversations)

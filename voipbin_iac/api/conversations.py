@@ -118,6 +118,11 @@ class Conversations:
             raise ResponseError("POST /aiaudits answered without a `result` list of audits")
         return [_object(a, "POST /aiaudits", "id") for a in result]
 
+    def audits_of(self, aicall_id: str) -> list[dict[str, Any]]:
+        """The conversation's audits (`GET /aiaudits?aicall_id=`), newest first."""
+        return [_object(a, "GET /aiaudits", "id")
+                for a in self.client.list_all("/aiaudits", {"aicall_id": aicall_id})]
+
     def get_audit(self, audit_id: str) -> dict[str, Any]:
         path = f"/aiaudits/{audit_id}"
         return _object(self.client.request("GET", path), f"GET {path}", "id")

@@ -46,6 +46,7 @@ from ..errors import ApiError, IacError, NotFoundError, RateLimitedError, Server
 
 COOLDOWN_S = 3.0  # the platform's send cooldown (part 2 §B2)
 AUDIT_LIMIT = 10  # audits a customer may have running (part 2 §B4)
+ATTEMPTS = 4  # tries of a POST whose answer was lost (each settled by looking first)
 Done = Callable[[TestResult], None]
 
 
@@ -183,22 +184,23 @@ class _Runner:
         return COOLDOWN_S + self.options.cooldown_margin_s
 
     def _start(self, ai_id: str) -> dict:
-        try:
-            return self.api.start(ai_id)
-        except IacError as exc:
-            if isinstance(exc, ApiError):
-                raise
-            # The answer was lost: at worst an idle conversation is left behind (no LLM runs
-            # until a message is sent), so one more try is harmless.
-            return self.api.start(ai_id)
+        """Open the conversation. A lost or failed create is tried again: at worst an idle
+        conversation is left behind (no LLM runs until a message is sent)."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self.api.start(ai_id)
+            except IacError as exc:
+                if not _maybe_done(exc) or attempt == ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def _send(self, aicall_id: str, text: str, last: Message | None) -> Message:
         """Send `text`; if the answer is lost, find it in the conversation or send once more."""
-        for attempt in (1, 2):
+        for attempt in range(1, ATTEMPTS + 1):
             try:
                 return self.api.send(aicall_id, text)
             except IacError as exc:
-                if not _maybe_done(exc) or attempt == 2:
+                if not _maybe_done(exc) or attempt == ATTEMPTS:
                     raise _Failed(f"could not send turn {text!r}: {exc.message}") from None
             stored = self._find_sent(aicall_id, text, last)
             if stored is not None:
@@ -230,11 +232,14 @@ class _Runner:
                 return Answer(text, tools, latency)
 
     def _terminate(self, aicall_id: str) -> bool:
-        try:
-            self.api.terminate(aicall_id)
-            return True
-        except IacError:
-            return False
+        """End the conversation (idempotent, so a failure is simply tried again)."""
+        for _ in range(ATTEMPTS):
+            try:
+                self.api.terminate(aicall_id)
+                return True
+            except IacError:
+                continue
+        return False
 
     def _audit(self, result: TestResult, test: ConversationTest) -> TestResult:
         spec = test.audit
@@ -254,7 +259,8 @@ class _Runner:
         return _judged(result, audit, spec.min_score)
 
     def _audit_started(self, aicall_id: str, language: str, deadline: float) -> dict:
-        """POST /aiaudits, waiting while 10 of the account's audits run (429, §B4)."""
+        """POST /aiaudits, waiting while 10 of the account's audits run (429, §B4). An answer
+        lost (or a 409: this conversation's audit already runs) is settled by looking."""
         while True:
             try:
                 return self.api.audit(aicall_id, language)[0]
@@ -262,6 +268,14 @@ class _Runner:
                 if self.clock.monotonic() >= deadline:
                     raise _Failed("VoIPBin kept refusing it: 10 audits of this account are "
                                   "running") from None
+                self._pause(self.options.audit_poll_s)
+            except IacError as exc:
+                running = isinstance(exc, ApiError) and exc.status == 409
+                if not (running or _maybe_done(exc)) or self.clock.monotonic() >= deadline:
+                    raise
+                found = self.api.audits_of(aicall_id)
+                if found:
+                    return found[0]
                 self._pause(self.options.audit_poll_s)
 
 
