@@ -106,7 +106,7 @@ def test_apply_smoke_calls_each_created_or_changed_agent(stack: Stack) -> None:
     path = stack.write("agents.yaml", agents_yaml({"a": {}, "b": {}}))
     result = stack.cli("apply", str(path), "--yes", "--smoke")
     assert result.code == 0, result.err
-    assert result.out.count("smoke:") == 2 and result.out.count("answered") == 2
+    assert result.out.count("smoke:") == 2 and result.out.count("replied") == 2
     path.write_text(agents_yaml({"a": {"detail": "x"}, "b": {}}))
     second = stack.cli("apply", str(path), "--yes", "--smoke")
     assert second.code == 0, second.err

@@ -34,6 +34,7 @@ from ..emulator import (
     EmulatorError,
     EmulatorTransport,
     Store,
+    assistant,
     run_emulator,
 )
 from ..errors import ConfigError, IacError, Problem, RefusedError, UsageError
@@ -43,6 +44,7 @@ from ..run.livestate import read_live
 from ..state import manifest as manifests
 from ..state import savedplan
 from ..state.files import write_atomic
+from . import testcmd
 from .completion import script as completion_script
 from .progress import ProgressLine
 
@@ -59,7 +61,7 @@ def run(args: Namespace, console: Console, parser: ArgumentParser) -> int:
     handler = {
         "validate": validate, "plan": plan, "apply": apply, "export": export_, "import":
         import_, "rotate": rotate, "call": call, "signup": signup, "manifest": manifest,
-        "schema": schema, "emulator": emulator,
+        "schema": schema, "emulator": emulator, "test": test,
     }[args.command]
     return handler(args, console)
 
@@ -86,8 +88,9 @@ def _desired(files: list[str], console: Console, *,
     return state
 
 
-def _manifest_path(args: Namespace, files: list[str]) -> Path:
-    return Path(args.manifest) if args.manifest else manifests.path_for(files[-1])
+def _manifest_path(args: Namespace, files: list[str],
+                   desired: DesiredState | None = None) -> Path:
+    return testcmd.manifest_path(args, files, desired)  # a file of only `tests:` names none
 
 
 @contextlib.contextmanager
@@ -109,7 +112,8 @@ def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, 
             stack.callback(store.close)
             store.ensure_accesskey(EMULATOR_KEY)
             # The embedded platform enforces the rate the client is told to keep.
-            limits = EmulatorConfig(rate_limit=args.rate_limit or None)
+            limits = EmulatorConfig(rate_limit=args.rate_limit or None,
+                                    assistant=_assistant(getattr(args, "assistant_script", None)))
             transport = EmulatorTransport(EmulatorApp(store, limits, console.clock))
             connection = Connection(EMULATOR_URL, Secret(EMULATOR_KEY))
             target = f"the embedded emulator ({args.emulator_state})"
@@ -125,6 +129,11 @@ def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, 
 
 def _account(connection: Connection) -> str:
     return workflow.account_of(connection.base_url, connection.accesskey.reveal())
+
+
+def _assistant(path: str | None) -> assistant.AssistantScript | None:
+    """The emulator assistant's script (`--assistant-script`), checked, or None."""
+    return assistant.load(path) if path else None
 
 
 def _check_rate(rate: float) -> None:
@@ -160,6 +169,8 @@ def validate(args: Namespace, console: Console) -> int:
     for group in overlays.groups(files, args.base, each=args.each):
         try:
             state = config.load(group, console.env, missing_env_ok=args.allow_missing_env)
+            suite = None if args.each else testcmd.check_tests(group, console, state,
+                                                               args.allow_missing_env)
         except ConfigError as exc:
             problems.update(exc.problems)
             continue
@@ -169,7 +180,9 @@ def validate(args: Namespace, console: Console) -> int:
             if warning not in shown:  # a base's warning once, however many overlays
                 shown.add(warning)
                 console.err(f"warning: {warning}")
+        tests = f"{len(suite.tests)} tests, " if suite and suite.tests else ""
         console.out(f"ok: {', '.join(visible(f) for f in group)}: {len(state.agents)} agents, "
+                    f"{tests}"
                     f"{len(state.warnings)} warnings\n")
     if problems:
         raise ConfigError(sorted(problems))
@@ -179,7 +192,7 @@ def validate(args: Namespace, console: Console) -> int:
 def plan(args: Namespace, console: Console) -> int:
     files = _files(args)
     desired = _desired(files, console)
-    path = _manifest_path(args, files)
+    path = _manifest_path(args, files, desired)
     with _client(args, console) as (client, target):
         planned = workflow.plan(client, desired, path, _options(args),
                                 files_moved=args.files_moved, log=_logger())
@@ -207,7 +220,8 @@ def apply(args: Namespace, console: Console) -> int:
     saved = savedplan.load(Path(args.plan)) if args.plan else None
     with _client(args, console) as (client, target):
         request = workflow.ApplyRequest(
-            manifest_path=_manifest_path(args, files), options=_options(args), saved=saved,
+            manifest_path=_manifest_path(args, files, desired), options=_options(args),
+            saved=saved,
             account=_account(client.connection), force=args.force,
             files_moved=args.files_moved, execution=ExecOptions(concurrency=args.concurrency))
         ctx = _context(files, target, console)
@@ -235,22 +249,9 @@ def apply(args: Namespace, console: Console) -> int:
                                    indent=2) + "\n")
         elif the_plan.has_changes:
             console.out(render.result_text(result, ctx))
-        if args.smoke and result.ok:
-            _smoke(args, console, client, result)
+        if args.smoke and result.ok:  # a text conversation: a call can only show `dialing`
+            return testcmd.smoke(args, console, client, result)
     return 0 if result.ok else 1
-
-
-def _smoke(args: Namespace, console: Console, client: VoipbinClient,
-           result: workflow.ApplyResult) -> None:
-    manifest = manifests.read(Path(result.manifest_path))
-    keys = sorted({o.change.key for o in result.outcomes
-                   if o.status == "done" and o.change.action != "delete"})
-    for key in keys:
-        called = ops.call(client, manifest, Path(result.manifest_path), key, args.smoke_from,
-                          clock=console.clock)
-        console.out(f"smoke: {key}: call {called.call_id} {called.status}"
-                    + (f" ({called.hangup_reason})" if called.hangup_reason else "")
-                    + (", answered" if called.answered else "") + "\n")
 
 
 _STOPPING = (b"\ninterrupted: finishing the writes in flight, then writing the manifest "
@@ -438,7 +439,8 @@ def emulator(args: Namespace, console: Console) -> int:
     try:
         cfg = EmulatorConfig(rate_limit=args.rate_limit or None, latency_ms=args.latency_ms,
                              fault_rate=args.fault_rate, seed=args.seed,
-                             unverified_signups=args.unverified_signups)
+                             unverified_signups=args.unverified_signups,
+                             assistant=_assistant(args.assistant_script))
     except ValueError as exc:
         raise UsageError(f"emulator: {exc}") from None
     try:
@@ -446,6 +448,10 @@ def emulator(args: Namespace, console: Console) -> int:
                             console.stdout, clock=console.clock, rags=args.rag)
     except (OSError, OverflowError, ValueError, EmulatorError) as exc:
         raise IacError(f"emulator: {exc}") from None
+
+
+def test(args: Namespace, console: Console) -> int:
+    return testcmd.test(args, console, connect=_client, load=_desired)
 
 
 def completion(args: Namespace, console: Console, parser: ArgumentParser) -> int:

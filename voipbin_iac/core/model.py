@@ -70,6 +70,13 @@ class DesiredState:
     # Every variable substituted from the environment, name -> value: secrets wherever they
     # land. The CLI adds the values to its redactor; `mask` shows them as `${env:NAME}`.
     env_used: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Files that hold nothing but `tests:` (conversation tests): they never name the manifest.
+    tests_only: tuple[str, ...] = ()
+
+    @property
+    def resource_files(self) -> tuple[str, ...]:
+        """The files that declare resources (not only `tests:`): what a manifest records."""
+        return tuple(f for f in self.files if f not in self.tests_only)
 
     @property
     def env_values(self) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ from . import envsubst, prompts, rules, schemacheck, teams, yamlsrc
 from .rules import Given
 from .yamlsrc import Document, Path_, dotted
 
-_TOP_MAPPINGS = ("defaults", "agents", "teams", "moved", "safety")
+_TOP_MAPPINGS = ("defaults", "agents", "teams", "moved", "safety", "tests")  # tests: desired.tests
 _PROMPTS = frozenset({"init_prompt", "init_prompt_file"})  # one field, two spellings
 
 
@@ -62,6 +62,7 @@ class _Merged:
     env_values: frozenset[str] = frozenset()  # the values taken from the environment
     env_used: dict[str, str] = field(default_factory=dict)  # variable -> value taken
     broken: bool = False  # a file could not be merged: skip the checks of merged agents
+    tests_only: list[str] = field(default_factory=list)  # files with nothing but `tests:`
 
 
 def load(paths: Sequence[str | Path], env: Mapping[str, str], *,
@@ -108,6 +109,7 @@ def load(paths: Sequence[str | Path], env: Mapping[str, str], *,
         files=tuple(str(p) for p in paths),
         warnings=tuple(str(p) for p in sorted(unique)),
         env_used=dict(sorted(merged.env_used.items())),
+        tests_only=tuple(merged.tests_only),
     )
 
 
@@ -124,12 +126,15 @@ def _read_into(path: Path, env: Mapping[str, str], merged: _Merged, missing_env_
         return [Problem(doc.where(()), "the top level must be a mapping with `version: 1` "
                                        f"and `agents:`, not {schemacheck.kind_of(doc.data)}")]
     raw = dict(doc.data)
+    if "tests" in raw and set(raw) <= {"version", "tests"}:
+        merged.tests_only.append(str(path))
     for name in _TOP_MAPPINGS:
         if name in raw and raw[name] is None:
             raw[name] = {}
     for section in ("agents", "teams"):
         if isinstance(raw.get(section), dict):
             raw[section] = {k: ({} if v is None else v) for k, v in raw[section].items()}
+    tests = raw.pop("tests", None)  # checked against the schema only: `test` reads them
     doc = Document(doc.file, raw, doc.locations)
     expanded = envsubst.expand(doc, env, missing_ok=missing_env_ok)
     merged.from_env |= expanded.from_env
@@ -137,7 +142,8 @@ def _read_into(path: Path, env: Mapping[str, str], merged: _Merged, missing_env_
     merged.env_used.update(expanded.env_used)
     data = expanded.data
     problems = list(expanded.problems)
-    schema = schemacheck.check("agents", doc, data, expanded.from_env, expanded.unresolved)
+    whole = data if tests is None else {**data, "tests": tests}
+    schema = schemacheck.check("agents", doc, whole, expanded.from_env, expanded.unresolved)
     problems.extend(schema)
     problems.extend(rules.hidden_text(doc, data, expanded.from_env))
     sections = _sections(doc, data, expanded, path.parent, reader, problems)

@@ -53,4 +53,10 @@ def markdown() -> str:
         out += _rows(transition["properties"])
     out += ["", "`safety:`", ""]
     out += _rows(props["safety"]["properties"])
+    defs = schema["$defs"]
+    if "test" in defs:  # conversation tests (`voipbin-iac test`)
+        out += ["", "Each test under `tests:`:", "", *_rows(defs["test"]["properties"])]
+        out += ["", "Each item of a test's `turns:`:", "", *_rows(defs["turn"]["properties"])]
+        out += ["", "A turn's `expect:` (every check given must hold):", ""]
+        out += _rows(defs["expect"]["properties"])
     return "\n".join(out) + "\n"

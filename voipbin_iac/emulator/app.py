@@ -22,7 +22,7 @@ from typing import Any
 
 from ..api.ratelimit import TokenBucket
 from ..core.clock import Clock, SystemClock
-from . import ais, calls, prompthistory, teams
+from . import aiaudits, aicalls, aimessages, ais, calls, prompthistory, teams
 from .config import EmulatorConfig
 from .faults import DropConnection, FaultInjector, fault_failure
 from .protocol import (
@@ -75,6 +75,19 @@ ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = tuple(
         ("POST", "/v1.0/calls", calls.create_calls),
         ("GET", f"/v1.0/calls/{_ID}", calls.get_call),
         ("POST", "/v1.0/auth/signup", _signup_stub),
+        ("GET", "/v1.0/aicalls", aicalls.list_aicalls),
+        ("POST", "/v1.0/aicalls", aicalls.create_aicall),
+        ("GET", f"/v1.0/aicalls/{_ID}", aicalls.get_aicall),
+        ("DELETE", f"/v1.0/aicalls/{_ID}", aicalls.delete_aicall),
+        ("POST", f"/v1.0/aicalls/{_ID}/terminate", aicalls.terminate_aicall),
+        ("GET", "/v1.0/aimessages", aimessages.list_aimessages),
+        ("POST", "/v1.0/aimessages", aimessages.create_aimessage),
+        ("GET", f"/v1.0/aimessages/{_ID}", aimessages.get_aimessage),
+        ("DELETE", f"/v1.0/aimessages/{_ID}", aimessages.delete_aimessage),
+        ("GET", "/v1.0/aiaudits", aiaudits.list_aiaudits),
+        ("POST", "/v1.0/aiaudits", aiaudits.create_aiaudit),
+        ("GET", f"/v1.0/aiaudits/{_ID}", aiaudits.get_aiaudit),
+        ("DELETE", f"/v1.0/aiaudits/{_ID}", aiaudits.delete_aiaudit),
     )
 )
 
@@ -302,7 +315,8 @@ class EmulatorApp:
         if trace.fault in ("500", "502", "503", "429"):
             raise fault_failure(trace.fault)
         ctx = Context(request, self.store, trace.customer_id, now_us(self.clock), params,
-                      echo_engine_key=self.config.echo_engine_key)
+                      echo_engine_key=self.config.echo_engine_key,
+                      assistant=self.config.assistant)
         try:
             response = handler(ctx)
         except ApiFailure as failure:

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from ..api.ratelimit import PLATFORM_RATE, default_burst
+from .assistant import AssistantScript
 from .faults import FAULT_KINDS
 
 
@@ -57,6 +58,8 @@ class EmulatorConfig:
         if not self.rate_limit:
             return None
         return self.burst or default_burst(self.rate_limit)
+    # The stand-in assistant's script for text conversations (None: its default answers).
+    assistant: AssistantScript | None = None
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0:

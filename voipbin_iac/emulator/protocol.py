@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_plus
 
 if TYPE_CHECKING:
+    from .assistant import AssistantScript
     from .store import Store
 
 # HTTP status of each envelope status (fact sheet §3, HTTPStatusFor).
@@ -184,6 +185,7 @@ class Context:
     now: int  # microseconds, from the app's clock
     params: tuple[str, ...] = ()  # path parameters, e.g. the raw `{id}`
     echo_engine_key: bool = True  # HEAD code echoes it; the docs say it is write-only
+    assistant: AssistantScript | None = None  # what the stand-in assistant says (assistant.py)
 
 
 def parse_cookies(header: str) -> dict[str, str]:

@@ -83,7 +83,35 @@ _TEAMS: Sequence[str] = (  # teams.py (part 2 §A)
     "CREATE INDEX IF NOT EXISTS teams_live ON teams (customer_id, tm_create) "
     "WHERE tm_delete IS NULL",
 )
-ADDITIVE: Sequence[str] = (*_RAGS, *_PROMPT_HISTORIES, *_TEAMS)
+_CONVERSATIONS: Sequence[str] = (  # aicalls.py, aimessages.py, aiaudits.py (part 2 §B)
+    """CREATE TABLE IF NOT EXISTS aicalls (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, assistance_type TEXT NOT NULL,
+        assistance_id TEXT NOT NULL, ai_engine_model TEXT NOT NULL, parameter TEXT NOT NULL,
+        activeflow_id TEXT NOT NULL, reference_type TEXT NOT NULL, reference_id TEXT NOT NULL,
+        status TEXT NOT NULL, stt_language TEXT NOT NULL, metadata TEXT NOT NULL,
+        tm_end INTEGER, tm_create INTEGER NOT NULL, tm_update INTEGER, tm_delete INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS aicalls_by_customer ON aicalls (customer_id, tm_create)",
+    """CREATE TABLE IF NOT EXISTS aimessages (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, aicall_id TEXT NOT NULL,
+        activeflow_id TEXT NOT NULL, active_ai_id TEXT NOT NULL, role TEXT NOT NULL,
+        content TEXT NOT NULL, direction TEXT NOT NULL, tool_calls TEXT NOT NULL,
+        tool_call_id TEXT NOT NULL, tm_create INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS aimessages_by_aicall ON aimessages (aicall_id, tm_create)",
+    # Assistant messages not yet visible: stored when `due` has passed (see aimessages.settle).
+    """CREATE TABLE IF NOT EXISTS aimessages_pending (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, aicall_id TEXT NOT NULL, due INTEGER NOT NULL,
+        message TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS aimessages_pending_due ON aimessages_pending (due)",
+    """CREATE TABLE IF NOT EXISTS aiaudits (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, aicall_id TEXT NOT NULL,
+        ai_id TEXT NOT NULL, prompt_history_id TEXT NOT NULL, status TEXT NOT NULL,
+        overall_score INTEGER, evaluation TEXT, message_ids TEXT NOT NULL, language TEXT NOT NULL,
+        error TEXT NOT NULL, score_when_done INTEGER NOT NULL, due INTEGER NOT NULL,
+        tm_create INTEGER NOT NULL, tm_update INTEGER, tm_delete INTEGER,
+        UNIQUE (aicall_id, ai_id))""",
+    "CREATE INDEX IF NOT EXISTS aiaudits_by_customer ON aiaudits (customer_id, tm_create)",
+)
+ADDITIVE: Sequence[str] = (*_RAGS, *_PROMPT_HISTORIES, *_TEAMS, *_CONVERSATIONS)
 
 # MIGRATIONS[n] upgrades a version-n file to version n+1. They run with foreign keys off (a
 # table rebuild drops the table others refer to) inside one transaction per step.

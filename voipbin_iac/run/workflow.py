@@ -77,12 +77,12 @@ def prepare(api: AiApi, desired: DesiredState, manifest_path: Path, *,
         log.warning("recovering what an earlier apply left unsettled (interrupted, or creates "
                     "with no answer), from %s", applylog.path_for(manifest_path))
     manifest = recovery.apply_to(recorded)
-    ownership.check_files(manifest, desired.files, manifest_path, files_moved)
+    ownership.check_files(manifest, desired.resource_files, manifest_path, files_moved)
     near = ownership.neighbours(manifest_path)
     for path in near.unreadable:
         log.warning("%s looks like a manifest but cannot be read; its resources are not "
                     "protected from adoption here", path)
-    warning = ownership.same_files_elsewhere(near, desired.files, manifest_path)
+    warning = ownership.same_files_elsewhere(near, desired.resource_files, manifest_path)
     if warning:
         log.warning("%s", warning)
     live = read_live(api, manifest)
@@ -323,4 +323,4 @@ class _Finish:
         account = account or self.manifest.account or self.before.account
         return Manifest({k: dict(sorted(v.items())) for k, v in entries.items()},
                         account=account,
-                        files=ownership.relative_files(self.desired.files, self.path))
+                        files=ownership.relative_files(self.desired.resource_files, self.path))

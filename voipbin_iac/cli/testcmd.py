@@ -1,0 +1,177 @@
+"""The `test` command and `apply --smoke`: conversation tests, wired to the console.
+
+Wiring only: the tests come from `desired.tests`, the work from `run.convtest`, the words from
+`core.testreport`. `commands` hands in its client and desired-state loaders, so this module
+shares their behaviour (the emulator, redaction of engine keys) without importing them.
+Exit codes: 0 every test passed, 3 a test failed, 1 a test could not run (or nothing could).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from argparse import Namespace
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..api.client import VoipbinClient
+from ..core import testreport
+from ..core.conversation import (
+    ERROR,
+    PASSED,
+    ConversationTest,
+    RunReport,
+    TestResult,
+    Turn,
+    short,
+)
+from ..core.model import ApplyResult, DesiredState
+from ..desired import tests as test_files
+from ..errors import UsageError
+from ..run import convtest
+from ..state import manifest as manifests
+from ..state.files import write_atomic
+
+if TYPE_CHECKING:
+    from .app import Console
+
+Connect = Callable[[Namespace, "Console"], AbstractContextManager[tuple[VoipbinClient, str]]]
+Load = Callable[[list[str], "Console"], DesiredState]
+RENDER = {"text": testreport.text, "json": testreport.json_text, "junit": testreport.junit,
+          "markdown": testreport.markdown}
+SMOKE_SAY = "hello"
+SMOKE_FROM_DEFAULT = "sip:voipbin-iac@example.com"  # `apply --smoke-from`, kept for old scripts
+
+
+def manifest_path(args: Namespace, files: list[str], desired: DesiredState | None) -> Path:
+    """`--manifest`, else beside the last file that holds more than `tests:`."""
+    if args.manifest:
+        return Path(args.manifest)
+    named = [f for f in files if desired is None or f not in desired.tests_only] or files
+    return manifests.path_for(named[-1])
+
+
+def check_tests(files: list[str], console: Console, desired: DesiredState,
+                missing_env_ok: bool = False) -> test_files.Suite:
+    """The files' tests, checked offline against their agents (for `validate` and `test`)."""
+    suite = test_files.load(files, console.env, desired.agents, missing_env_ok=missing_env_ok)
+    for value in suite.env_values:  # prompts and messages may carry them: system messages do
+        console.redactor.add(value)
+    for warning in suite.warnings:
+        console.err(f"warning: {warning}")
+    return suite
+
+
+def test(args: Namespace, console: Console, *, connect: Connect, load: Load) -> int:
+    files = [*args.files, *args.more_files]
+    if not files:
+        raise UsageError("test: no desired-state file given",
+                         hint="voipbin-iac test agents.yaml agents.tests.yaml")
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if args.assistant_script and not args.emulator:
+        raise UsageError("--assistant-script scripts the embedded emulator's assistant",
+                         hint="add --emulator (or pass it to `voipbin-iac emulator`)")
+    desired = load(files, console)
+    for value in desired.env_values:
+        console.redactor.add(value)
+    suite = check_tests(files, console, desired)
+    selected = _select(suite.tests, args.only, files)
+    path = manifest_path(args, files, desired)
+    if args.out and Path(args.out).resolve() in {Path(f).resolve() for f in [*files, path]}:
+        raise UsageError(f"--out {args.out} is one of the files the tests read",
+                         hint="write the report somewhere else, such as test-report.xml")
+    manifest = manifests.read(path)
+    with connect(args, console) as (client, target), _stoppable() as stop:
+        ids, drift = convtest.resolve(client, selected, desired.agents, manifest, path)
+        for warning in drift:
+            console.err(f"warning: {warning}")
+        report = convtest.run(client, selected, ids, clock=console.clock,
+                              options=convtest.RunOptions(concurrency=args.concurrency),
+                              done=_progress(console), target=target, stop=stop)
+    report = replace(report, warnings=tuple(drift))
+    rendered = console.redactor(RENDER[args.format](report))
+    if args.out:
+        write_atomic(Path(args.out), rendered)
+        console.out(testreport.text(report))
+        console.err(f"wrote the {args.format} report to {args.out}")
+    else:
+        console.out(rendered)
+        if args.format != "text":
+            console.err(f"Tests: {testreport.summary(report)}.")
+    return report.exit_code
+
+
+def _select(tests: dict[str, ConversationTest], only: list[str],
+            files: list[str]) -> list[ConversationTest]:
+    if not tests:
+        raise UsageError(f"no tests in {', '.join(files)}",
+                         hint="add a `tests:` mapping (see `voipbin-iac schema --markdown`), "
+                              "usually in its own file given after the agents' files")
+    unknown = [name for name in only if name not in tests]
+    if unknown:
+        raise UsageError(f"--only {', '.join(unknown)}: no such test",
+                         hint=f"tests: {', '.join(tests)}")
+    return [t for name, t in tests.items() if not only or name in only]
+
+
+def _progress(console: Console) -> Callable[[TestResult], None]:
+    def done(result: TestResult) -> None:
+        if console.verbosity >= 1:
+            console.err(f"{result.status}: {result.name} ({result.duration_s:.1f} s)")
+    return done
+
+
+@contextlib.contextmanager
+def _stoppable() -> Iterator[threading.Event]:
+    """Ctrl-C asks the tests to stop (each ends its conversation); a second one aborts."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def smoke(args: Namespace, console: Console, client: VoipbinClient,
+          result: ApplyResult) -> int:
+    """`apply --smoke`: say "hello" to every created or updated agent; any reply passes. It
+    catches what a call cannot show: an agent that never answers (a wrong engine_key)."""
+    if args.smoke_from != SMOKE_FROM_DEFAULT:
+        console.err("warning: --smoke-from is ignored: --smoke holds a text conversation now; "
+                    "`voipbin-iac call KEY --from ADDRESS` places a SIP call")
+    manifest = manifests.read(Path(result.manifest_path))
+    keys = sorted({o.change.key for o in result.outcomes
+                   if o.status == "done" and o.change.action != "delete"
+                   and o.change.key in manifest.agents})
+    tests = [ConversationTest(f"smoke-{key}", key, (Turn(SMOKE_SAY),)) for key in keys]
+    if not tests:
+        return 0
+    ids = {key: manifest.agents[key].id for key in keys}
+    report: RunReport = convtest.run(
+        client, tests, ids, clock=console.clock,
+        options=convtest.RunOptions(concurrency=args.concurrency))
+    say = console.err if args.format == "json" else console.out  # stdout holds the JSON
+    for r in report.results:
+        if r.status == PASSED:
+            answer = r.turns[0].answer
+            latency = f" in {answer.latency_s:.1f} s" if answer.latency_s is not None else ""
+            say(f"smoke: {r.agent}: replied{latency}: "
+                f"{short(answer.text or '(a tool call)', 100)!r}\n")
+        else:
+            say(f"smoke: {r.agent}: {'error' if r.status == ERROR else 'failed'}: "
+                f"{r.message}\n")
+    return report.exit_code
