@@ -60,7 +60,29 @@ _V1: Sequence[str] = (
 
 # Tables of resources added after schema 1, one tuple per resource module: created with
 # `IF NOT EXISTS` every time a state is opened, so an additive table needs no migration.
-ADDITIVE: Sequence[str] = ()
+ADDITIVE: Sequence[str] = (
+    # tags.py (lease fact sheet §1): soft delete, names not unique.
+    """CREATE TABLE IF NOT EXISTS tags (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, name TEXT NOT NULL,
+        detail TEXT NOT NULL, tm_create INTEGER NOT NULL, tm_update INTEGER, tm_delete INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS tags_by_customer ON tags (customer_id, tm_create)",
+    # contacts.py, addresses.py (§2): soft-deleted contacts, hard-deleted addresses whose
+    # (customer, type, target) is unique and case-insensitive.
+    """CREATE TABLE IF NOT EXISTS contacts (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, first_name TEXT NOT NULL,
+        last_name TEXT NOT NULL, display_name TEXT NOT NULL, company TEXT NOT NULL,
+        job_title TEXT NOT NULL, source TEXT NOT NULL, external_id TEXT NOT NULL,
+        notes TEXT NOT NULL, tag_ids TEXT NOT NULL, tm_create INTEGER NOT NULL,
+        tm_update INTEGER, tm_delete INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS contacts_by_customer ON contacts (customer_id, tm_create)",
+    """CREATE TABLE IF NOT EXISTS contact_addresses (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, contact_id TEXT, type TEXT NOT NULL,
+        target TEXT NOT NULL COLLATE NOCASE, target_name TEXT NOT NULL, name TEXT NOT NULL,
+        detail TEXT NOT NULL, is_primary INTEGER NOT NULL, tm_create INTEGER NOT NULL)""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS contact_addresses_identifier
+        ON contact_addresses (customer_id, type, target)""",
+    "CREATE INDEX IF NOT EXISTS contact_addresses_contact ON contact_addresses (contact_id)",
+)
 
 # MIGRATIONS[n] upgrades a version-n file to version n+1.
 MIGRATIONS: dict[int, Sequence[str]] = {}
