@@ -82,9 +82,9 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(stack: Stack) -> None
     stack.app.request_log.clear_log()
     applied = stack.cli("apply", str(path), "--plan", plan_file, "--yes")
     assert applied.code == 0, applied.err
-    gets = [r for r in stack.app.request_log.requests(method="GET") if r.path != "/v1.0/ais"]
+    gets = [r for r in stack.app.request_log.requests(method="GET", path_prefix="/v1.0/ais/")]
     assert len(gets) == 2
-    assert len(stack.app.request_log.requests(method="PUT")) == 2
+    assert len(stack.app.request_log.requests(method="PUT", path_prefix="/v1.0/ais")) == 2
     assert sorted(ai.get("detail") for ai in stack.live()) == ["two", "two"]
 
 

@@ -38,8 +38,10 @@ def agents(count: int, *, start: int = 0, detail: str = "") -> dict[str, dict[st
 
 
 def requests(stack: Stack) -> Counter[str]:
-    """Every request the emulator handled since the log was cleared, by method and route."""
-    return Counter(f"{r.method} {route_of(r.path)}" for r in stack.app.request_log.requests())
+    """Every `/ais` request the emulator handled since the log was cleared, by method and route
+    (the account lock's own requests are pinned in `test_lease_requests.py`)."""
+    return Counter(f"{r.method} {route_of(r.path)}"
+                   for r in stack.app.request_log.requests(path_prefix="/v1.0/ais"))
 
 
 def owned(stack: Stack, count: int) -> Path:
@@ -121,7 +123,8 @@ def apply_saved_plan(stack: Stack, creates: int) -> int:
 
 
 def first_routes(stack: Stack, count: int) -> set[str]:
-    return {f"{r.method} {route_of(r.path)}" for r in stack.app.request_log.requests()[:count]}
+    return {f"{r.method} {route_of(r.path)}"
+            for r in stack.app.request_log.requests(path_prefix="/v1.0/ais")[:count]}
 
 
 def test_apply_of_a_saved_plan_gets_each_touched_agent_instead_of_listing(stack: Stack) -> None:

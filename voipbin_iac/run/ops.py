@@ -4,7 +4,10 @@ and `signup` for a new account. Each returns what happened; the CLI prints it.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,9 +75,12 @@ def owned_entry(manifest: Manifest, manifest_path: Path, key: str) -> ManifestEn
     return entry
 
 
-def rotate(client: VoipbinClient, manifest_path: Path, key: str) -> Rotated:
-    """Give `key`'s AI a new direct hash (a new SIP URI) and record it."""
-    with lock.ApplyLock(lock.path_for(manifest_path)):
+def rotate(client: VoipbinClient, manifest_path: Path, key: str,
+           account_lock: Callable[[], AbstractContextManager[object]] | None = None) -> Rotated:
+    """Give `key`'s AI a new direct hash (a new SIP URI) and record it, holding the local lock
+    and, when given, the account lock (it writes to the account like an apply)."""
+    with lock.ApplyLock(lock.path_for(manifest_path)), \
+            (account_lock or contextlib.nullcontext)():
         manifest = manifests.read(manifest_path)
         entry = owned_entry(manifest, manifest_path, key)
         live = client.regenerate_direct_hash(entry.id)
