@@ -199,7 +199,8 @@ class AccountLease:
         age = "unknown"
         if beat is not None:
             seconds = self.clock.time() - beat
-            age = f"{seconds:.0f} s ago" if seconds >= 0 else "just now (the clocks differ)"
+            age = f"{max(0.0, seconds):.0f} s ago" if seconds > -1 else \
+                "in the future (the clocks differ)"
         watched = f", unchanged for {still:.1f} s while this run waited" if still > 0 else ""
         return LockError(
             f"the account is locked by another apply: {who}; its last heartbeat was {age} by "
