@@ -312,35 +312,37 @@ def test_an_account_that_refuses_the_records_gets_one_clear_error(
     assert tags(stack) == []
 
 
-def test_hostile_records_are_never_used_as_paths_or_printed(stack: Stack, caplog) -> None:
+def test_hostile_records_are_never_used_as_paths_or_printed(stack: Stack) -> None:
     ai = stack.api().post("/ais", json={"name": "keep", "engine_model": "openai.gpt-5"}).json()
     with make_lease(stack):
         contact = locks(stack)[0]["contact_id"]
-    evil_tag = stack.api().post("/tags", json={"name": TAG_NAME, "detail": (
-        '{"tool": "voipbin-iac", "host": "\\u001b[31mevil\\u0007", "pid": "x", '
-        '"files": "nope", "ttl": 1e12}')}).json()
-    hostile = stack.api().post("/contact_addresses", json={
+    api = stack.api()
+    hostile = api.post("/contact_addresses", json={
         "contact_id": contact, "type": "email", "target": KEY, "name": "someone else",
-        "detail": f"../ais/{ai['id']}"})
+        "detail": f"../ais/{ai['id']}"})  # a lock whose "tag id" walks out of /tags
     assert hostile.status_code == 201
+    stack.app.request_log.clear_log()
     with pytest.raises(LockError) as refused:
         make_lease(stack).acquire()
     assert "heartbeat record is missing" in refused.value.message
-    stack.api().delete(f"/contact_addresses/{hostile.json()['id']}")
-    stack.api().post("/contact_addresses", json={
-        "contact_id": contact, "type": "email", "target": KEY, "name": "someone else",
-        "detail": evil_tag["id"]})
-    stack.app.request_log.clear_log()
-    with pytest.raises(LockError) as refused:
-        make_lease(stack, timeout=TTL - 5).acquire()  # its ttl of 1e12 is ignored, not obeyed
-    assert "\x1b" not in refused.value.message and "\x07" not in refused.value.message
-    assert "pid 0" in refused.value.message
     taker = make_lease(stack, timeout=2 * TTL)
-    taker.acquire()
+    taker.acquire()  # takes the silent lock over: deletes it, and no "tag"
     taker.release()
     paths = {r.path.split("/")[2] for r in stack.app.request_log.requests()}
     assert paths <= {"tags", "contacts", "contact_addresses"}, paths
-    assert stack.api().get(f"/ais/{ai['id']}").json()["tm_delete"] is None
+    assert api.get(f"/ais/{ai['id']}").json()["tm_delete"] is None
+    evil = api.post("/tags", json={"name": TAG_NAME, "detail": (
+        '{"tool": "voipbin-iac", "host": "\\u001b[31mevil\\u0007", "pid": "x", '
+        '"files": "nope", "ttl": 1e12}')}).json()
+    api.post("/contact_addresses", json={"contact_id": contact, "type": "email",
+                                         "target": KEY, "name": "x", "detail": evil["id"]})
+    with pytest.raises(LockError) as refused:
+        make_lease(stack, timeout=TTL - 5).acquire()
+    assert "\x1b" not in refused.value.message and "\x07" not in refused.value.message
+    assert "?[31mevil?" in refused.value.message and "pid 0" in refused.value.message
+    taker = make_lease(stack, timeout=2 * TTL)
+    taker.acquire()  # its ttl of 1e12 is ignored, not obeyed
+    taker.release()
 
 
 def test_leftover_tags_are_swept_when_the_lease_is_taken(stack: Stack) -> None:
