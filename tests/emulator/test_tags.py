@@ -108,3 +108,20 @@ def test_s1_8_errors_and_scoping(api: httpx.Client, other_api: httpx.Client,
     # the id is checked before the body
     bad_both = api.put("/tags/nope", content=b"{")
     assert error_of(bad_both)["reason"] == "INVALID_ID"
+
+
+def test_tm_create_stays_unique_across_a_restart_with_the_clock_behind(tmp_path) -> None:
+    from voipbin_iac.core.clock import FakeClock
+    from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorTransport, Store
+
+    made = []
+    for _ in range(2):  # the same state file, a new process whose clock reads the same time
+        clock = FakeClock()
+        with Store.open(tmp_path / "state.sqlite3", clock=clock) as store:
+            store.ensure_accesskey("vb_restart")
+            app = EmulatorApp(store, EmulatorConfig(rate_limit=None), clock)
+            with httpx.Client(transport=EmulatorTransport(app), base_url="http://e/v1.0",
+                              headers={"Cookie": "accesskey=vb_restart"}) as api:
+                made.append(make(api)["id"])
+                listed = [t["id"] for t in list_all(api, "/tags", page_size=1)]
+    assert listed == made[::-1]  # newest first, and the cursor skips nothing

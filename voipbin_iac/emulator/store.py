@@ -45,7 +45,9 @@ _CALL_COLUMNS = (
 _NO_BOUND = 2**62
 _STAMPED = (
     ("ais", "tm_create"), ("ais", "tm_update"), ("ais", "tm_delete"), ("calls", "tm_create"),
-    ("directs", "tm_update"),
+    ("directs", "tm_update"), ("tags", "tm_create"), ("tags", "tm_update"),
+    ("tags", "tm_delete"), ("contacts", "tm_create"), ("contacts", "tm_update"),
+    ("contact_addresses", "tm_create"),
 )
 
 
