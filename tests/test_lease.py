@@ -387,3 +387,46 @@ def test_two_first_runs_agree_on_one_lease_contact(stack: Stack) -> None:
     assert [c["display_name"] for c in contacts] == ["rival"]  # ours lost and was deleted
     assert lease.lock.contact_id == contacts[0]["id"]
     lease.release()
+
+
+@dataclass
+class SuspendedClock:
+    """The fake clock, with a laptop's suspend: wall time jumps, the monotonic clock does not."""
+
+    inner: FakeClock
+    asleep: float = 0.0
+
+    def time(self) -> float:
+        return self.inner.time() + self.asleep
+
+    def monotonic(self) -> float:
+        return self.inner.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+def test_a_suspended_holder_stops_trusting_its_lease(stack: Stack) -> None:
+    clock = SuspendedClock(stack.clock)
+    lease = make_lease(stack, clock=clock)
+    lease.acquire()
+    assert not lease.expired()
+    clock.asleep = TTL  # the lid was closed for a minute; CLOCK_MONOTONIC did not move
+    assert lease.expired() and LeaseGuard(lease).is_set()
+    lease.release()
+
+
+def test_a_lock_that_cannot_be_read_is_waited_for_politely(stack: Stack) -> None:
+    holder = make_lease(stack)
+    holder.acquire()
+    api = stack.api()
+    for i in range(25):  # newer addresses push the lock out of the 20-row list
+        api.post("/contact_addresses", json={"contact_id": holder.lock.contact_id,
+                                             "type": "email", "target": f"x{i}@y.invalid"})
+    stack.app.request_log.clear_log()
+    with pytest.raises(LockError) as refused:
+        make_lease(stack, timeout=30).acquire()
+    assert "heartbeat record is missing" in refused.value.message
+    sent = len(stack.app.request_log.requests())
+    assert sent <= 12 * (30 / 5 + 1), sent  # a few requests per 5 s poll, not a busy loop
+    holder.release()

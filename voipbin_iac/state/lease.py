@@ -175,7 +175,8 @@ class AccountLease:
                 continue
             if now >= deadline:
                 raise self._busy(info, tag, still, ttl)
-            self.clock.sleep(max(0.001, min(s.poll, deadline - now, ttl - still + 0.001)))
+            stale_in = ttl - still + 0.001 if lock.id else s.poll  # unreadable: just poll
+            self.clock.sleep(max(0.001, min(s.poll, deadline - now, stale_in)))
 
     def _held(self, lock: Lock, sent: tuple[float, float]) -> None:
         self.lock = lock
