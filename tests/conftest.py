@@ -148,10 +148,11 @@ def agents_yaml(agents: dict[str, dict[str, Any]], *, defaults: dict[str, Any] |
 
 
 class PostGate:
-    """WSGI middleware that answers the first `allow` POSTs and holds every later one until
-    `release()`: a separate CLI process can then be killed, interrupted or raced at an exact
-    point, with no latency and no polling. A held POST is processed once released, so a POST
-    held when its client dies is a write committed with nobody to hear the answer."""
+    """WSGI middleware that answers the first `allow` POSTs to `/v1.0/ais` (creates) and holds
+    every later one until `release()`: a separate CLI process can then be killed, interrupted
+    or raced at an exact point, with no latency and no polling. A held POST is processed once
+    released, so a POST held when its client dies is a write committed with nobody to hear the
+    answer. Other requests (the account lock's) pass."""
 
     def __init__(self, app: EmulatorApp, allow: int) -> None:
         import threading
@@ -168,7 +169,7 @@ class PostGate:
         return self.app.config
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ["REQUEST_METHOD"] == "POST":
+        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"] == "/v1.0/ais":
             with self._lock:
                 self._seen += 1
                 held = self._seen > self.allow
@@ -219,7 +220,9 @@ class Process:
             raise AssertionError(f"no POST reached the gate: {proc.communicate()}")
 
     def posts(self) -> int:
-        return len(self.app.request_log.requests(method="POST"))
+        """Creates sent (`POST /v1.0/ais`)."""
+        return len([r for r in self.app.request_log.requests(method="POST")
+                    if r.path == "/v1.0/ais"])
 
     def live_ids(self) -> list[str]:
         from voipbin_iac.api.client import Connection, VoipbinClient

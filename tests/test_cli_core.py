@@ -42,12 +42,12 @@ def test_apply_from_empty_writes_manifest_with_sip_uris(stack: Stack, example: P
 def test_second_apply_changes_nothing_and_says_so(stack: Stack, example: Path) -> None:
     assert stack.cli("apply", str(example), "--yes").code == 0
     before = example.with_name("agents.manifest.yaml").read_text()
-    writes = len(stack.app.request_log.requests(method="POST"))
+    writes = len(stack.app.request_log.requests(method="POST", path_prefix="/v1.0/ais"))
     again = stack.cli("apply", str(example), "--yes")
     assert again.code == 0
     assert "No changes" in again.out
-    assert len(stack.app.request_log.requests(method="POST")) == writes
-    assert not stack.app.request_log.requests(method="PUT")
+    assert len(stack.app.request_log.requests(method="POST", path_prefix="/v1.0/ais")) == writes
+    assert not stack.app.request_log.requests(method="PUT", path_prefix="/v1.0/ais")
     assert example.with_name("agents.manifest.yaml").read_text() == before
     plan = stack.cli("plan", str(example), "--detailed-exitcode")
     assert plan.code == 0 and "No changes" in plan.out

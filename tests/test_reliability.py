@@ -101,7 +101,8 @@ def test_changes_run_in_phases_creates_updates_deletes(stack: Stack) -> None:
                                  "n0": {}, "n1": {}}, extra="safety:\n  min_owned: 100\n"))
     stack.app.request_log.clear_log()
     assert stack.cli("apply", str(path), "--yes", "--prune", "--concurrency", "4").code == 0
-    writes = [r.method for r in stack.app.request_log.requests() if r.method != "GET"]
+    writes = [r.method for r in stack.app.request_log.requests(path_prefix="/v1.0/ais")
+              if r.method != "GET"]
     assert writes == ["POST"] * 2 + ["PUT"] * 2 + ["DELETE"] * 3
 
 
@@ -197,7 +198,10 @@ def test_killed_apply_is_recovered_without_duplicates(gated) -> None:
     path = emulator.workdir / "agents.yaml"
     path.write_text(agents_yaml({f"k{i:02d}": {"name": "Same name"}  # shared on purpose
                                  for i in range(40)}))
-    apply = ("apply", str(path), "--yes", "--concurrency", "2")
+    # A short lease TTL (and no client pacing, which a heartbeat every TTL/6 would compete
+    # with): the rerun takes over the killed run's lease after it, as a CI rerun would.
+    apply = ("apply", str(path), "--yes", "--concurrency", "2", "--lock-ttl", "1s",
+             "--rate-limit", "0")
     proc = emulator.spawn(*apply)
     emulator.wait_until_held(proc)  # 10 creates answered, the 11th (at least) in flight
     proc.send_signal(signal.SIGKILL)
@@ -206,9 +210,10 @@ def test_killed_apply_is_recovered_without_duplicates(gated) -> None:
     manifest_path = path.with_name("agents.manifest.yaml")
     assert not manifest_path.exists()
     assert applylog.read(applylog.path_for(manifest_path)).bound  # the log knows
-    rerun = emulator.run(*apply)
+    rerun = emulator.run(*apply, "--lock-timeout", "30s")  # the killed run's lease goes stale
     assert rerun.returncode == 0, rerun.stderr
     assert "no longer running" in rerun.stderr and "recovering" in rerun.stderr
+    assert "taking over the account lease" in rerun.stderr
     live = emulator.live_ids()
     assert len(live) == 40  # shared names, yet nothing created twice
     assert emulator.posts() == 40  # every create sent once across both runs, the lost one too

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +111,32 @@ def _scope(p: argparse.ArgumentParser) -> None:
                    help="leave this agent alone (repeatable)")
 
 
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(text: str) -> float:
+    """Seconds in `90`, `90s`, `1.5m`, `500ms` or `2h` (an argparse type)."""
+    match = _DURATION.match(text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 30s, 10m or 1h")
+    return float(match.group(1)) * _UNIT[match.group(2) or "s"]
+
+
+def _lease(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("account lock (a lease kept on the VoIPBin account; see README: "
+                             "Locking)")
+    g.add_argument("--lock-timeout", metavar="DURATION", type=duration, default=0.0,
+                   help="wait up to DURATION (30s, 10m) for another apply that holds the "
+                        "account lock (default 0: refuse at once)")
+    g.add_argument("--lock-ttl", metavar="DURATION", type=duration, default=60.0,
+                   help="how long the lock lives without a heartbeat before another run may "
+                        "take it over (default 60s)")
+    g.add_argument("--no-account-lock", action="store_true",
+                   help="do not lock the account (two machines applying at once may then "
+                        "duplicate agents)")
+
+
 def _one_file(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--file", default="agents.yaml", metavar="FILE",
                    help="the desired-state file (default: %(default)s)")
@@ -160,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "changed agent; exit 3 if one does not answer")
     p.add_argument("--smoke-from", metavar="ADDRESS", default=testcmd.SMOKE_FROM_DEFAULT,
                    help=argparse.SUPPRESS)  # --smoke placed a call once; kept for old scripts
+    _lease(p)
     _connection(p)
     _common(p)
 
@@ -180,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", metavar="KEY")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _one_file(p)
+    _lease(p)
     _connection(p)
     _common(p)
 

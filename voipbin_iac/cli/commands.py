@@ -37,15 +37,17 @@ from ..emulator import (
     assistant,
     run_emulator,
 )
-from ..errors import ConfigError, IacError, Problem, RefusedError, UsageError
+from ..errors import ConfigError, IacError, LockError, Problem, RefusedError, UsageError
 from ..run import export, ops, workflow
 from ..run.executor import ExecOptions
 from ..run.livestate import read_live
 from ..state import manifest as manifests
 from ..state import savedplan
 from ..state.files import write_atomic
+from ..state.lease import AccountLease, LeaseGuard
 from . import testcmd
 from .completion import script as completion_script
+from .locking import account_lease, lease_settings
 from .progress import ProgressLine
 
 if TYPE_CHECKING:
@@ -216,18 +218,25 @@ def apply(args: Namespace, console: Console) -> int:
     if args.plan and (args.prune or args.target or args.exclude):
         raise UsageError("--plan applies the saved plan as it is: --prune, --target and "
                          "--exclude belong to the `plan --out` that made it")
+    settings = lease_settings(args)
     desired = _desired(files, console)
     saved = savedplan.load(Path(args.plan)) if args.plan else None
     with _client(args, console) as (client, target):
+        ctx = _context(files, target, console)
+        lease = account_lease(args, settings, console, client, files)
         request = workflow.ApplyRequest(
             manifest_path=_manifest_path(args, files, desired), options=_options(args),
-            saved=saved,
-            account=_account(client.connection), force=args.force,
-            files_moved=args.files_moved, execution=ExecOptions(concurrency=args.concurrency))
-        ctx = _context(files, target, console)
+            saved=saved, account=_account(client.connection), force=args.force,
+            files_moved=args.files_moved, execution=ExecOptions(concurrency=args.concurrency),
+            account_lock=None if lease is None else (lambda: lease))
+        line = ProgressLine(console.stderr, console.clock, enabled=console.verbosity >= 0)
 
-        progress = ProgressLine(console.stderr, console.clock, enabled=console.verbosity >= 0)
-        with _interruptible(console) as interrupt:
+        def progress(done: int, total: int) -> None:
+            if lease is not None:
+                lease.beat_if_due()  # heartbeats on the write path too (see `lease`)
+            line.update(done, total)
+
+        with _interruptible(console, lease) as interrupt:
 
             def confirm(the_plan: Plan) -> bool:
                 shown = render.text(the_plan, ctx)
@@ -239,8 +248,8 @@ def apply(args: Namespace, console: Console) -> int:
 
             the_plan, result = workflow.apply(client, desired, request, clock=console.clock,
                                               confirm=confirm, stop=interrupt.stop,
-                                              progress=progress.update, log=_logger())
-        progress.finish()
+                                              progress=progress, log=_logger())
+        line.finish()
         if not the_plan.has_changes and args.format == "text":
             console.out(render.text(the_plan, ctx))
         if args.format == "json":
@@ -249,6 +258,11 @@ def apply(args: Namespace, console: Console) -> int:
                                    indent=2) + "\n")
         elif the_plan.has_changes:
             console.out(render.result_text(result, ctx))
+        if lease is not None and lease.lost:
+            raise LockError(f"the account lock was lost: {lease.lost}; the apply stopped before "
+                            "its next change and the manifest records what was done",
+                            hint="find out which apply took over (`voipbin-iac plan` shows the "
+                                 "account as it is now), then run apply again")
         if args.smoke and result.ok:  # a text conversation: a call can only show `dialing`
             return testcmd.smoke(args, console, client, result)
     return 0 if result.ok else 1
@@ -285,8 +299,9 @@ def _fd(stream: TextIO) -> int | None:
 
 
 @contextlib.contextmanager
-def _interruptible(console: Console) -> Iterator[_Interrupt]:
-    interrupt = _Interrupt(_fd(console.stderr))
+def _interruptible(console: Console, lease: AccountLease | None = None) -> Iterator[_Interrupt]:
+    interrupt = _Interrupt(_fd(console.stderr),
+                           stop=threading.Event() if lease is None else LeaseGuard(lease))
     if threading.current_thread() is not threading.main_thread():
         yield interrupt
         return
@@ -357,13 +372,16 @@ def import_(args: Namespace, console: Console) -> int:
 
 
 def rotate(args: Namespace, console: Console) -> int:
+    settings = lease_settings(args)
     path = _manifest_path(args, [args.file])
     _, entry = ops.owned_entry(manifests.read(path), path, args.key)
     if not args.yes and not _ask(console, f"Rotate {args.key}? {entry.sip_uri} stops working "
                                           "at once."):
         raise RefusedError("rotate cancelled; nothing was changed")
     with _client(args, console) as (client, _):
-        done = ops.rotate(client, path, args.key)
+        lease = account_lease(args, settings, console, client, [args.file])
+        done = ops.rotate(client, path, args.key,
+                          account_lock=None if lease is None else (lambda: lease))
     console.out(f"{args.key}: new SIP URI {done.new_uri}\n")
     console.err(f"warning: routing impact: {done.old_uri or '(none)'} stopped working; "
                 "give callers the new URI")

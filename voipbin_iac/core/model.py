@@ -45,10 +45,6 @@ class DesiredResource:
         return str(self.fields.get("name", ""))
 
 
-# Kept for readers of version 1 code: an agent is a desired resource of kind `agent`.
-DesiredAgent = DesiredResource
-
-
 @dataclass(frozen=True)
 class Safety:
     """The guard against mass changes, and whether a same-named AI may be adopted."""
@@ -140,9 +136,6 @@ class LiveResource:
     def sip_uri(self) -> str:
         """What callers dial; "" without a hash or once deleted (the hash no longer routes)."""
         return sip_uri(self.direct_hash) if self.direct_hash and not self.deleted else ""
-
-
-LiveAgent = LiveResource
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,18 @@ from typing import Any
 
 from ..api.ratelimit import TokenBucket
 from ..core.clock import Clock, SystemClock
-from . import aiaudits, aicalls, aimessages, ais, calls, prompthistory, teams
+from . import (
+    addresses,
+    aiaudits,
+    aicalls,
+    aimessages,
+    ais,
+    calls,
+    contacts,
+    prompthistory,
+    tags,
+    teams,
+)
 from .config import EmulatorConfig
 from .faults import DropConnection, FaultInjector, fault_failure
 from .protocol import (
@@ -88,6 +99,20 @@ ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = tuple(
         ("POST", "/v1.0/aiaudits", aiaudits.create_aiaudit),
         ("GET", f"/v1.0/aiaudits/{_ID}", aiaudits.get_aiaudit),
         ("DELETE", f"/v1.0/aiaudits/{_ID}", aiaudits.delete_aiaudit),
+        ("GET", "/v1.0/tags", tags.list_tags),
+        ("POST", "/v1.0/tags", tags.create_tag),
+        ("GET", f"/v1.0/tags/{_ID}", tags.get_tag),
+        ("PUT", f"/v1.0/tags/{_ID}", tags.put_tag),
+        ("DELETE", f"/v1.0/tags/{_ID}", tags.delete_tag),
+        ("GET", "/v1.0/contacts", contacts.list_contacts),
+        ("POST", "/v1.0/contacts", contacts.create_contact),
+        ("GET", "/v1.0/contacts/lookup", contacts.lookup_contact),  # before /contacts/{id}
+        ("GET", f"/v1.0/contacts/{_ID}", contacts.get_contact),
+        ("DELETE", f"/v1.0/contacts/{_ID}", contacts.delete_contact),
+        ("GET", "/v1.0/contact_addresses", addresses.list_addresses),
+        ("POST", "/v1.0/contact_addresses", addresses.create_address),
+        ("GET", f"/v1.0/contact_addresses/{_ID}", addresses.get_address),
+        ("DELETE", f"/v1.0/contact_addresses/{_ID}", addresses.delete_address),
     )
 )
 

@@ -111,7 +111,31 @@ _CONVERSATIONS: Sequence[str] = (  # aicalls.py, aimessages.py, aiaudits.py (par
         UNIQUE (aicall_id, ai_id))""",
     "CREATE INDEX IF NOT EXISTS aiaudits_by_customer ON aiaudits (customer_id, tm_create)",
 )
-ADDITIVE: Sequence[str] = (*_RAGS, *_PROMPT_HISTORIES, *_TEAMS, *_CONVERSATIONS)
+_LEASE_RECORDS: Sequence[str] = (
+    # tags.py (lease fact sheet §1): soft delete, names not unique.
+    """CREATE TABLE IF NOT EXISTS tags (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, name TEXT NOT NULL,
+        detail TEXT NOT NULL, tm_create INTEGER NOT NULL, tm_update INTEGER, tm_delete INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS tags_by_customer ON tags (customer_id, tm_create)",
+    # contacts.py, addresses.py (§2): soft-deleted contacts, hard-deleted addresses whose
+    # (customer, type, target) is unique and case-insensitive.
+    """CREATE TABLE IF NOT EXISTS contacts (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, first_name TEXT NOT NULL,
+        last_name TEXT NOT NULL, display_name TEXT NOT NULL, company TEXT NOT NULL,
+        job_title TEXT NOT NULL, source TEXT NOT NULL, external_id TEXT NOT NULL,
+        notes TEXT NOT NULL, tag_ids TEXT NOT NULL, tm_create INTEGER NOT NULL,
+        tm_update INTEGER, tm_delete INTEGER)""",
+    "CREATE INDEX IF NOT EXISTS contacts_by_customer ON contacts (customer_id, tm_create)",
+    """CREATE TABLE IF NOT EXISTS contact_addresses (
+        id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, contact_id TEXT, type TEXT NOT NULL,
+        target TEXT NOT NULL COLLATE NOCASE, target_name TEXT NOT NULL, name TEXT NOT NULL,
+        detail TEXT NOT NULL, is_primary INTEGER NOT NULL, tm_create INTEGER NOT NULL)""",
+    """CREATE UNIQUE INDEX IF NOT EXISTS contact_addresses_identifier
+        ON contact_addresses (customer_id, type, target)""",
+    "CREATE INDEX IF NOT EXISTS contact_addresses_contact ON contact_addresses (contact_id)",
+)
+ADDITIVE: Sequence[str] = (*_RAGS, *_PROMPT_HISTORIES, *_TEAMS, *_CONVERSATIONS,
+                           *_LEASE_RECORDS)
 
 # MIGRATIONS[n] upgrades a version-n file to version n+1. They run with foreign keys off (a
 # table rebuild drops the table others refer to) inside one transaction per step.

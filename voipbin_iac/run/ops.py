@@ -4,8 +4,10 @@ test `call`, and `signup` for a new account. Each returns what happened; the CLI
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -98,9 +100,12 @@ def owned_entry(manifest: Manifest, manifest_path: Path, key: str) -> tuple[str,
     return found
 
 
-def rotate(api: AiApi, manifest_path: Path, key: str) -> Rotated:
-    """Give `key`'s resource a new direct hash (a new SIP URI) and record it."""
-    with lock.ApplyLock(lock.path_for(manifest_path)):
+def rotate(api: AiApi, manifest_path: Path, key: str,
+           account_lock: Callable[[], AbstractContextManager[object]] | None = None) -> Rotated:
+    """Give `key`'s resource a new direct hash (a new SIP URI) and record it, holding the local
+    lock and, when given, the account lock (it writes to the account like an apply)."""
+    with lock.ApplyLock(lock.path_for(manifest_path)), \
+            (account_lock or contextlib.nullcontext)():
         manifest = manifests.read(manifest_path)
         kind_name, entry = owned_entry(manifest, manifest_path, key)
         kind = BY_NAME[kind_name]

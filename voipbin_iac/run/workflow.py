@@ -240,8 +240,9 @@ class _Finish:
         try:
             live = refresh(self.api, self.before, new_manifest, written, full=full)
             by_id = live.by_id()
+            halted = executor is not None and executor.stop.is_set()  # no new write then
             for key, (kind, res_id) in sorted(bound.items()):
-                if res_id in by_id and not by_id[res_id].direct_hash:
+                if res_id in by_id and not by_id[res_id].direct_hash and not halted:
                     by_id[res_id] = self.api.regenerate(BY_NAME[kind], res_id)
                     regenerated.append(key)
             new_manifest = self._manifest(bound, by_id, applied, partial=False,
