@@ -36,6 +36,10 @@ class Redactor:
                 self._secrets = tuple(sorted((*self._secrets, (value, label)),
                                              key=lambda item: len(item[0]), reverse=True))
 
+    def values(self) -> tuple[str, ...]:
+        """Every secret known so far."""
+        return tuple(secret for secret, _ in self._secrets)
+
     def __call__(self, text: str) -> str:
         for secret, label in self._secrets:
             if secret in text:

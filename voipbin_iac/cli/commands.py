@@ -37,6 +37,7 @@ from ..emulator import (
     assistant,
     run_emulator,
 )
+from ..emulator.sealing import Sealer
 from ..errors import ConfigError, IacError, LockError, Problem, RefusedError, UsageError
 from ..run import export, ops, workflow
 from ..run.executor import ExecOptions
@@ -116,7 +117,9 @@ def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, 
             # The embedded platform enforces the rate the client is told to keep.
             limits = EmulatorConfig(rate_limit=args.rate_limit or None,
                                     assistant=_assistant(getattr(args, "assistant_script", None)))
-            transport = EmulatorTransport(EmulatorApp(store, limits, console.clock))
+            # Its state file sits beside the user's files: secrets go in as fingerprints only.
+            transport = EmulatorTransport(EmulatorApp(store, limits, console.clock),
+                                          Sealer(console.redactor.values))
             connection = Connection(EMULATOR_URL, Secret(EMULATOR_KEY))
             target = f"the embedded emulator ({args.emulator_state})"
         else:
