@@ -25,9 +25,11 @@ def manifest_of(path: Path) -> dict:
 def test_apply_from_empty_writes_manifest_with_sip_uris(stack: Stack, example: Path) -> None:
     result = stack.cli("apply", str(example), "--yes")
     assert result.code == 0, result.err
-    assert "3 done, 0 failed" in result.out and "Verified" in result.out
+    assert "4 done, 0 failed" in result.out and "Verified" in result.out  # 3 agents, 1 team
     manifest = manifest_of(example.with_name("agents.manifest.yaml"))
     assert sorted(manifest) == ["booking-assistant", "helpdesk", "support-line"]
+    team = yaml.safe_load(example.with_name("agents.manifest.yaml").read_text())["teams"]
+    assert SIP.match(team["front-desk"]["sip_uri"])
     live = {ai["id"]: ai for ai in stack.live()}
     for entry in manifest.values():
         assert SIP.match(entry["sip_uri"])
@@ -61,7 +63,7 @@ def test_edited_prompt_is_a_one_field_update(stack: Stack, example: Path) -> Non
     plan = stack.cli("plan", str(example), "--format", "json", "--detailed-exitcode")
     assert plan.code == 2
     data = json.loads(plan.out)
-    assert data["summary"]["update"] == 1 and data["summary"]["unchanged"] == 2
+    assert data["summary"]["update"] == 1 and data["summary"]["unchanged"] == 3  # and the team
     (change,) = data["changes"]
     assert change["key"] == "support-line" and change["impact"] == "behaviour"
     assert [f["field"] for f in change["fields"]] == ["init_prompt"]
@@ -94,9 +96,11 @@ def test_removed_agent_is_kept_without_prune(stack: Stack, example: Path) -> Non
     assert stack.cli("apply", str(example), "--yes").code == 0
     data = yaml.safe_load(example.read_text())
     del data["agents"]["booking-assistant"]
+    del data["teams"]["front-desk"]["members"]["booking"]  # the team lets it go too
+    del data["teams"]["front-desk"]["members"]["reception"]["transitions"]["to_booking"]
     example.write_text(yaml.safe_dump(data))
     plan = stack.cli("plan", str(example), "--detailed-exitcode")
-    assert plan.code == 0, plan.out
+    assert plan.code == 2, plan.out  # the team's update
     assert "kept: booking-assistant" in plan.out
     assert stack.cli("apply", str(example), "--yes").code == 0
     assert len(stack.live()) == 3
@@ -110,7 +114,7 @@ def test_another_customers_ais_never_appear(stack: Stack, example: Path) -> None
                           ).status_code == 200
     plan = stack.cli("plan", str(example), "--format", "json")
     data = json.loads(plan.out)
-    assert data["summary"]["create"] == 3 and data["summary"]["adopt"] == 0
+    assert data["summary"]["create"] == 4 and data["summary"]["adopt"] == 0
     assert data["summary"]["unmanaged"] == 0 and data["summary"]["live"] == 0
     assert stack.cli("apply", str(example), "--yes").code == 0
     assert len(stack.live(OTHER_KEY)) == 2

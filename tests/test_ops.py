@@ -240,7 +240,7 @@ def test_quick_start_runs_on_the_embedded_emulator(tmp_path: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert cli.main(["apply", str(example), "--yes", *args], stdout=out, stderr=err,
                     env=env, clock=FakeClock()) == 0, err.getvalue()
-    assert "3 done, 0 failed" in out.getvalue() and "Verified" in out.getvalue()
+    assert "4 done, 0 failed" in out.getvalue() and "Verified" in out.getvalue()
     manifest = yaml.safe_load(example.with_name("agents.manifest.yaml").read_text())
     assert sorted(manifest["agents"]) == ["booking-assistant", "helpdesk", "support-line"]
     again = io.StringIO()
