@@ -295,6 +295,7 @@ def _check_agents(agents: Mapping[str, DesiredResource], merged: _Merged) -> lis
         problems.extend(rules.check_model(key, agent.fields["engine_model"],
                                           given("engine_model"), agent.location))
         problems.extend(rules.check_literal_key(given("engine_key")))
+        problems.extend(rules.check_numbers(given("parameter")))
         ai_type = given("type")
         uses.append(rules.ToolUse(key, agent.fields["type"], given("tool_names"),
                                   ai_type is None or not ai_type.unresolved))

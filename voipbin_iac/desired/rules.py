@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import normal
 from ..core.catalog import (
     ENGINE_MODELS,
     ENGINE_VENDORS,
@@ -78,6 +79,28 @@ def check_model(key: str, model: str, given: Given | None, here: Location) -> li
             f"{where}: {shown} is not in VoIPBin's documented model list; VoIPBin checks only the "
             "vendor, so check the model name with your provider"), "warning")]
     return []
+
+
+def check_numbers(given: Given | None) -> list[Problem]:
+    """Warnings for numbers in `parameter` that VoIPBin cannot keep: it stores JSON numbers as
+    float64, so `2**53 + 1` comes back as `2**53` (the plan compares what it stores)."""
+    if given is None or given.unresolved or not isinstance(given.value, dict):
+        return []
+    problems: list[Problem] = []
+    todo: list[tuple[Any, Path_]] = [(given.value, given.path)]
+    while todo:
+        value, path = todo.pop()
+        if isinstance(value, dict):
+            todo.extend((v, (*path, k)) for k, v in value.items())
+        elif isinstance(value, list):
+            todo.extend((v, (*path, i)) for i, v in enumerate(value))
+        elif not normal.survives(value):
+            where = given.doc.where(path) if given.doc is not None else given.location
+            problems.append(Problem(where, (
+                f"{dotted(path)}: {value} cannot be stored exactly (VoIPBin keeps numbers as "
+                f"64-bit floats: it becomes {normal.normal(value)}); write it as text if every "
+                "digit matters"), "warning"))
+    return problems
 
 
 def check_literal_key(given: Given | None) -> list[Problem]:
