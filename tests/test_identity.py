@@ -511,7 +511,7 @@ def test_an_update_of_an_ai_deleted_since_the_plan_fails_instead_of_looking_done
 def test_validate_warns_about_numbers_float64_cannot_keep(tmp_path: Path) -> None:
     path = tmp_path / "agents.yaml"
     path.write_text(agents_yaml({"bot": {"parameter": {"big": 2**53 + 1, "ok": 1.0,
-                                                       "list": [2**64]}}}))
+                                                       "list": [2**64 + 1]}}}))
     warnings = load([path], ENV).warnings
     assert len(warnings) == 2
     assert "parameter.big: 9007199254740993 cannot be stored exactly" in warnings[0] + warnings[1]
