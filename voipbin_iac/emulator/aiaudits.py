@@ -33,6 +33,7 @@ from .protocol import (
     json_response,
     parse_uuid,
     permission_denied,
+    string_field,
 )
 from .timefmt import format_time
 
@@ -153,10 +154,7 @@ def auto_audit(conn: sqlite3.Connection, ctx: Context, call: AicallRecord) -> No
 
 def create_aiaudit(ctx: Context) -> Response:
     body = json_object_body(ctx.request)
-    raw_id, language = body.get("aicall_id"), body.get("language")
-    for key, value in (("aicall_id", raw_id), ("language", language)):
-        if value is not None and not isinstance(value, str):
-            raise bad_request("INVALID_JSON_BODY", f"The field {key} must be a string.")
+    raw_id, language = string_field(body, "aicall_id"), string_field(body, "language")
     if language and not _LANGUAGE.match(language):
         raise bad_request("INVALID_ARGUMENT", "The request is invalid.")
     aicall_id = parse_uuid(raw_id or "") or ZERO_UUID

@@ -35,10 +35,13 @@ from .protocol import (
     Context,
     Response,
     bad_request,
+    invalid_parameter,
     json_object_body,
     json_response,
     parse_uuid,
+    path_id,
     permission_denied,
+    string_field,
 )
 from .records import AiRecord
 from .timefmt import format_time
@@ -102,17 +105,11 @@ def prompt_history_id(ai: AiRecord) -> str:
     return ai.current_prompt_history_id
 
 
-def _field(body: dict[str, Any], key: str) -> str:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise bad_request("INVALID_JSON_BODY", f"The field {key} must be a string.")
-    return value or ""
-
-
 def create_aicall(ctx: Context) -> Response:
     body = json_object_body(ctx.request)
-    kind, raw_id = _field(body, "assistance_type"), _field(body, "assistance_id")
-    reference_type, raw_reference = _field(body, "reference_type"), _field(body, "reference_id")
+    kind, raw_id = string_field(body, "assistance_type"), string_field(body, "assistance_id")
+    reference_type = string_field(body, "reference_type")
+    raw_reference = string_field(body, "reference_id")
     kind = "team" if kind == "ai_team" else kind  # §B1, `API pkg/servicehandler/aicall.go:36-40`
     if kind not in ("ai", "team"):
         raise bad_request("INVALID_ARGUMENT", "The request is invalid.")
@@ -204,9 +201,11 @@ def _start(conn: sqlite3.Connection, ctx: Context, ai: AiRecord, reference_type:
 
 
 def _path_id(ctx: Context, invalid_reason: str) -> str:
-    found = parse_uuid(ctx.params[0])
+    if invalid_reason == "INVALID_ID":
+        return path_id(ctx)
+    found = parse_uuid(ctx.params[0])  # uuid-typed (terminate): a binding failure
     if found is None or found == ZERO_UUID:
-        raise bad_request(invalid_reason, "The id in the path is not a valid UUID.")
+        raise invalid_parameter("id")
     return found
 
 

@@ -35,6 +35,7 @@ from .protocol import (
     json_response,
     parse_uuid,
     permission_denied,
+    string_field,
 )
 from .timefmt import format_time
 
@@ -63,17 +64,10 @@ class _Row:
         self.tm_create = row[10]
 
 
-def _string(body: dict[str, Any], key: str) -> str:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise bad_request("INVALID_JSON_BODY", f"The field {key} must be a string.")
-    return value or ""
-
-
 def create_aimessage(ctx: Context) -> Response:
     body = json_object_body(ctx.request)
-    raw_id, content = _string(body, "aicall_id"), _string(body, "content")
-    _string(body, "role")  # accepted but ignored (§B2)
+    raw_id, content = string_field(body, "aicall_id"), string_field(body, "content")
+    string_field(body, "role")  # accepted but ignored (§B2)
     aicall_id = parse_uuid(raw_id) or ZERO_UUID
     if aicall_id == ZERO_UUID:
         raise bad_request("INVALID_ARGUMENT", "The request contains invalid data.")

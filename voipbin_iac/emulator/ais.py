@@ -34,11 +34,11 @@ from .protocol import (
     Response,
     bad_request,
     internal_error,
-    invalid_id,
     invalid_parameter,
     json_object_body,
     json_response,
     parse_uuid,
+    path_id,
     permission_denied,
 )
 from .records import AiFields, AiRecord
@@ -240,10 +240,7 @@ def ai_not_found() -> ApiFailure:
 
 def path_ai_id(ctx: Context) -> str:
     """The AI id of a string-typed path: a malformed or nil one is 400 `INVALID_ID`."""
-    ai_id = parse_uuid(ctx.params[0])
-    if ai_id is None or ai_id == ZERO_UUID:
-        raise invalid_id()
-    return ai_id
+    return path_id(ctx)
 
 
 def owned_ai(ctx: Context, ai_id: str) -> AiRecord:

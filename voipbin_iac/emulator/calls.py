@@ -37,10 +37,10 @@ from .protocol import (
     Response,
     bad_request,
     internal_error,
-    invalid_id,
     json_object_body,
     json_response,
     parse_uuid,
+    path_id,
     permission_denied,
 )
 from .records import Address, CallRecord, NewCall, Route
@@ -224,9 +224,7 @@ def list_calls(ctx: Context) -> Response:
 
 
 def get_call(ctx: Context) -> Response:
-    call_id = parse_uuid(ctx.params[0])
-    if call_id is None or call_id == ZERO_UUID:
-        raise invalid_id()
+    call_id = path_id(ctx)
     call = ctx.store.get_call(call_id)
     if call is None:
         raise ApiFailure("NOT_FOUND", "CALL_NOT_FOUND", "The call was not found.")

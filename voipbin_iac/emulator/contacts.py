@@ -15,7 +15,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.catalog import ZERO_UUID
 from .addresses import attach, normalize, reachable, render_address
 from .paging import page_body, parse_page
 from .protocol import (
@@ -26,6 +25,7 @@ from .protocol import (
     json_object_body,
     json_response,
     parse_uuid,
+    path_id,
     permission_denied,
 )
 from .tags import internal
@@ -88,9 +88,7 @@ def _bad_json() -> ApiFailure:
 
 def _owned(ctx: Context) -> ContactRecord:
     """The live contact in the path: 400 malformed, 404 unknown or deleted, 403 not yours."""
-    contact_id = parse_uuid(ctx.params[0])
-    if contact_id is None or contact_id == ZERO_UUID:
-        raise bad_request("INVALID_ID", "The provided id is not a valid UUID.")
+    contact_id = path_id(ctx)
     with ctx.store.reading() as conn:
         contact = _get(conn, contact_id)
     if contact is None or contact.tm_delete is not None:

@@ -21,6 +21,7 @@ from .protocol import (
     invalid_id,
     json_response,
     parse_uuid,
+    path_id,
     resource_not_found,
 )
 from .records import PromptHistoryRecord
@@ -41,10 +42,7 @@ def render_history(history: PromptHistoryRecord) -> dict[str, Any]:
 
 
 def _parent(ctx: Context) -> str:
-    ai_id = parse_uuid(ctx.params[0])
-    if ai_id is None or ai_id == ZERO_UUID:
-        raise invalid_id("The provided ai id is not a valid UUID.")
-    return ai_id
+    return path_id(ctx, "The provided ai id is not a valid UUID.")
 
 
 def list_histories(ctx: Context) -> Response:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_plus
 
+from ..core.catalog import ZERO_UUID
+
 if TYPE_CHECKING:
     from .assistant import AssistantScript
     from .store import Store
@@ -116,6 +118,24 @@ def invalid_id(message: str = "The provided id is not a valid UUID.",
                reason: str = "INVALID_ID") -> ApiFailure:
     """A malformed id in a string-typed path (fact sheet §3; part 2 §A1, §C)."""
     return ApiFailure("INVALID_ARGUMENT", reason, message)
+
+
+def path_id(ctx: Context, message: str = "The provided id is not a valid UUID.") -> str:
+    """The id of a string-typed path (`/ais/{id}`, `/teams/{id}`, ...), canonical: a malformed
+    or nil one is 400 `INVALID_ID` (fact sheet §3; part 2 §A1, §C)."""
+    found = parse_uuid(ctx.params[0])
+    if found is None or found == ZERO_UUID:
+        raise invalid_id(message)
+    return found
+
+
+def string_field(body: dict[str, Any], key: str) -> str:
+    """A string field of a JSON body as Go binds it: absent or null is "", another JSON type
+    is 400 `INVALID_JSON_BODY`."""
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise bad_request("INVALID_JSON_BODY", f"The field {key} must be a string.")
+    return value or ""
 
 
 def invalid_parameter(name: str) -> ApiFailure:

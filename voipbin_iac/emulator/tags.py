@@ -15,7 +15,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.catalog import ZERO_UUID
 from .paging import page_body, parse_page
 from .protocol import (
     ApiFailure,
@@ -24,7 +23,7 @@ from .protocol import (
     bad_request,
     json_object_body,
     json_response,
-    parse_uuid,
+    path_id,
     permission_denied,
 )
 from .timefmt import format_time
@@ -88,9 +87,7 @@ def _get(conn: sqlite3.Connection, tag_id: str) -> TagRecord | None:
 
 def _owned(ctx: Context) -> TagRecord:
     """The tag named by the path: 400 for a malformed id, 404 unknown, 403 another customer's."""
-    tag_id = parse_uuid(ctx.params[0])
-    if tag_id is None or tag_id == ZERO_UUID:
-        raise bad_request("INVALID_ID", "The provided id is not a valid UUID.")
+    tag_id = path_id(ctx)
     with ctx.store.reading() as conn:
         tag = _get(conn, tag_id)
     if tag is None:
@@ -126,8 +123,7 @@ def get_tag(ctx: Context) -> Response:
 
 
 def put_tag(ctx: Context) -> Response:
-    if parse_uuid(ctx.params[0]) in (None, ZERO_UUID):
-        raise bad_request("INVALID_ID", "The provided id is not a valid UUID.")
+    path_id(ctx)
     name, detail = _bind(ctx)  # the id is checked before the body, the body before the lookup
     tag = _owned(ctx)
     with ctx.store.transaction() as conn:  # no precondition, no deleted check (§1.6)

@@ -24,11 +24,11 @@ from .protocol import (
     Response,
     bad_request,
     internal_error,
-    invalid_id,
     invalid_parameter,
     json_object_body,
     json_response,
     parse_uuid,
+    path_id,
     permission_denied,
     resource_not_found,
 )
@@ -182,10 +182,7 @@ def team_not_found() -> ApiFailure:
 
 
 def _path_team_id(ctx: Context) -> str:
-    team_id = parse_uuid(ctx.params[0])
-    if team_id is None or team_id == ZERO_UUID:
-        raise invalid_id()
-    return team_id
+    return path_id(ctx)
 
 
 def _owned(ctx: Context, team_id: str) -> TeamRecord:
