@@ -3,6 +3,8 @@
 jsonschema's own messages quote whole instances (a secret among them) and speak in schema terms;
 this module turns each error into one short sentence about the field, with a "did you mean" for
 near misses, and places it with the document's locations. Schemas ship inside the package.
+Valid data is recognised by the schema compiled to plain Python (`fastschema`, once per
+schema); jsonschema is imported and run only when that cannot vouch for the data.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import json
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from ..core.catalog import SENSITIVE_FIELDS
 from ..errors import Problem
+from .fastschema import Check, compile_schema
 from .yamlsrc import Document, Path_, dotted
+
+if TYPE_CHECKING:
+    import jsonschema
 
 _SENSITIVE = SENSITIVE_FIELDS
 
@@ -32,7 +36,15 @@ def schema_text(name: str) -> str:
 @cache
 def validator(name: str) -> jsonschema.Draft202012Validator:
     """A compiled validator for a packaged schema."""
+    import jsonschema
+
     return jsonschema.Draft202012Validator(json.loads(schema_text(name)))
+
+
+@cache
+def fast(name: str) -> Check | None:
+    """A packaged schema compiled to plain Python: True means valid (None: not compilable)."""
+    return compile_schema(json.loads(schema_text(name)))
 
 
 def check(name: str, doc: Document, data: Any,
@@ -42,6 +54,9 @@ def check(name: str, doc: Document, data: Any,
     Strings in `from_env` came from the environment and may be secrets: messages describe
     them, never quote them.
     """
+    quick = fast(name)
+    if quick is not None and quick(data):
+        return []
     problems: list[Problem] = []
     for error in validator(name).iter_errors(data):
         problems.extend(_problems(error, doc, from_env))
