@@ -57,6 +57,8 @@ def same(a: Any, b: Any) -> bool:
     """Whether the platform would store `a` and `b` as the same value."""
     if a is b:
         return True
+    if type(a) is str and type(b) is str:  # the common case, and text() would agree
+        return a == b
     try:
         return text(a) == text(b)
     except (ValueError, TypeError):

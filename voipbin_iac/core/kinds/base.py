@@ -67,8 +67,13 @@ def nested_changes(path: tuple[str, ...], have: Any, want: Any,
     return [FieldChange(path_text(path), have, want, impact)]
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def shown(value: Any) -> Any:
     """A value as plans and manifests show it: JSON types, secrets as fingerprints."""
+    if type(value) in _PLAIN:  # most values: no ABC checks needed
+        return value
     if isinstance(value, Secret):
         return value.fingerprint
     if isinstance(value, tuple):
