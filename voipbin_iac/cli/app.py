@@ -1,6 +1,8 @@
 """The command line: argparse, the console, and the one place errors become exit codes.
 
 Exit codes: 0 success; 1 error or refusal; 2 changes present (`plan --detailed-exitcode`).
+Building the parser imports nothing beyond the standard library and the error types, so
+`--help` starts fast; each command imports what it needs (`commands`).
 Every expected failure is an `IacError` and prints as `error: ...` lines plus a `hint:`; a
 traceback means a bug. Everything printed passes through the redactor first.
 """
@@ -19,10 +21,12 @@ from .. import __version__
 from ..api.redact import RedactingFilter, Redactor
 from ..core.clock import Clock, SystemClock
 from ..errors import IacError, UsageError
-from ..state.manifest import FORMATS
-from . import commands
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+# `state.manifest.FORMATS` and `api.concurrency.DEFAULT_CEILING`, spelled out so that building
+# the parser imports nothing heavy (tests/test_startup.py checks that they agree).
+MANIFEST_FORMATS = ("yaml", "json", "env", "csv")
+DEFAULT_CONCURRENCY = 32
 
 
 @dataclass
@@ -147,8 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", metavar="PLAN", help="apply exactly this saved plan")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--force", action="store_true", help="go past the safety threshold")
-    p.add_argument("--concurrency", type=int, default=4, metavar="N",
-                   help="writes in flight at once (default: %(default)s)")
+    p.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                   help="at most N writes in flight; within that the number follows latency "
+                        "and the rate limit (default: %(default)s)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--smoke", action="store_true",
                    help="after apply, place a test call to each created or changed agent")
@@ -194,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("manifest", help="print the manifest for other tools")
     _one_file(p)
-    p.add_argument("--format", choices=FORMATS, default="yaml")
+    p.add_argument("--format", choices=MANIFEST_FORMATS, default="yaml")
     _common(p)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the desired-state file")
@@ -252,6 +257,8 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
         console.color = (not getattr(args, "no_color", False) and "NO_COLOR" not in console.env
                          and _isatty(console.stdout))
         _logging(console)
+        from . import commands  # here, not at the top: `--help` needs none of it
+
         return commands.run(args, console, parser)
     except IacError as exc:
         for line in exc.lines():

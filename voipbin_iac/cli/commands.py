@@ -3,6 +3,10 @@
 Wiring only: the desired state comes from `config`, the client from here (the real API or the
 embedded emulator in-process), the work from `workflow`, `ops` and `export`, the words from
 `render`. Errors propagate to `cli.main` as `IacError`s.
+
+Each command imports what it uses when it runs, so `--help` and `validate` never load httpx,
+the emulator or the apply machinery (a test pins it). `plan` and `apply` hand the workflow a
+function that reads the desired files, so the live listing runs while they are read.
 """
 
 from __future__ import annotations
@@ -15,39 +19,24 @@ import os
 import signal
 import threading
 from argparse import ArgumentParser, Namespace
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ..api.client import Connection, VoipbinClient, connection_from_env
-from ..core import render
-from ..core.model import DesiredState, Manifest, Plan
-from ..core.plan import PlanOptions
-from ..core.secret import Secret
-from ..desired import config, schemacheck, schemadoc
-from ..emulator import (
-    EmulatorApp,
-    EmulatorConfig,
-    EmulatorError,
-    EmulatorTransport,
-    Store,
-    run_emulator,
-)
 from ..errors import ConfigError, IacError, Problem, RefusedError, UsageError
-from ..run import export, ops, workflow
-from ..run.executor import ExecOptions
-from ..run.livestate import read_live
-from ..state import manifest as manifests
-from ..state import savedplan
-from ..state.files import write_atomic
-from .completion import script as completion_script
-from .progress import ProgressLine
 
 if TYPE_CHECKING:
+    import httpx
+
+    from ..api.client import Connection, VoipbinClient
+    from ..api.concurrency import LatencyObserver
+    from ..core import render
+    from ..core.model import ApplyResult, DesiredState, Plan
+    from ..core.plan import PlanOptions
     from .app import Console
 
-EMULATOR_KEY = "vb_emulator_demo"
+EMULATOR_KEY = "vb_emulator_demo"  # the same as `embedded.KEY` (kept here for importers)
 EMULATOR_URL = "http://emulator.invalid/v1.0"
 
 
@@ -74,6 +63,8 @@ def _files(args: Namespace) -> list[str]:
 
 def _desired(files: list[str], console: Console, *,
              missing_env_ok: bool = False) -> DesiredState:
+    from ..desired import config
+
     state = config.load(files, console.env, missing_env_ok=missing_env_ok)
     for agent in state.agents.values():
         console.redactor.add(agent.fields["engine_key"])
@@ -84,31 +75,37 @@ def _desired(files: list[str], console: Console, *,
     return state
 
 
+def _reader(files: list[str], console: Console) -> Callable[[], DesiredState]:
+    """The desired files as a function: the workflow reads them while the account is listed."""
+    return lambda: _desired(files, console)
+
+
 def _manifest_path(args: Namespace, files: list[str]) -> Path:
-    return Path(args.manifest) if args.manifest else manifests.path_for(files[-1])
+    if args.manifest:
+        return Path(args.manifest)
+    from ..state import manifest as manifests
+
+    return manifests.path_for(files[-1])
 
 
 @contextlib.contextmanager
-def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, str]]:
+def _client(args: Namespace, console: Console, *, observer: LatencyObserver | None = None,
+            connections: int = 0) -> Iterator[tuple[VoipbinClient, str]]:
     """The client for the real API, or for the embedded emulator with `--emulator`."""
     _check_rate(args.rate_limit)
     timeout = args.timeout
     if not math.isfinite(timeout) or not 0 < timeout <= 3600:
         raise UsageError(f"--timeout {timeout:g}: give seconds, more than 0 and at most 3600")
+    from ..api.client import Connection, VoipbinClient, connection_from_env
+    from ..core.secret import Secret
+
     with contextlib.ExitStack() as stack:
-        transport = None
+        transport: httpx.BaseTransport | None = None
         if args.emulator:
-            try:
-                store = Store.open(args.emulator_state, clock=console.clock)
-            except EmulatorError as exc:
-                raise IacError(f"emulator state {args.emulator_state}: {exc}",
-                               hint="point --emulator-state at a new file, or delete the "
-                                    "damaged one") from None
-            stack.callback(store.close)
-            store.ensure_accesskey(EMULATOR_KEY)
-            # The embedded platform enforces the rate the client is told to keep.
-            limits = EmulatorConfig(rate_limit=args.rate_limit or None)
-            transport = EmulatorTransport(EmulatorApp(store, limits, console.clock))
+            from . import embedded
+
+            transport = embedded.open_transport(args.emulator_state, args.rate_limit or None,
+                                                console.clock, stack)
             connection = Connection(EMULATOR_URL, Secret(EMULATOR_KEY))
             target = f"the embedded emulator ({args.emulator_state})"
         else:
@@ -116,12 +113,15 @@ def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, 
             target = connection.base_url
         client = VoipbinClient(connection, transport=transport, clock=console.clock,
                                rate_limit=args.rate_limit or None, timeout=args.timeout,
-                               redactor=console.redactor)
+                               redactor=console.redactor, observer=observer,
+                               connections=connections)
         stack.callback(client.close)
         yield client, target
 
 
 def _account(connection: Connection) -> str:
+    from ..run import workflow
+
     return workflow.account_of(connection.base_url, connection.accesskey.reveal())
 
 
@@ -132,10 +132,14 @@ def _check_rate(rate: float) -> None:
 
 
 def _context(files: list[str], target: str, console: Console) -> render.Context:
+    from ..core import render
+
     return render.Context(files=tuple(files), target=target, color=console.color)
 
 
 def _options(args: Namespace) -> PlanOptions:
+    from ..core.plan import PlanOptions
+
     return PlanOptions(prune=args.prune, targets=frozenset(args.target),
                        excludes=frozenset(args.exclude))
 
@@ -168,17 +172,36 @@ def validate(args: Namespace, console: Console) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _files_first(read: Callable[[], DesiredState]) -> Iterator[None]:
+    """Setting up the connection (or reading a saved plan) before the desired files are read:
+    if that fails, the files are read first, so a problem in them is still what is reported
+    (as when they were read before anything else)."""
+    try:
+        yield
+    except IacError:
+        read()
+        raise
+
+
 def plan(args: Namespace, console: Console) -> int:
+    from ..core import render
+    from ..run import workflow
+    from ..state import savedplan
+
     files = _files(args)
-    desired = _desired(files, console)
     path = _manifest_path(args, files)
-    with _client(args, console) as (client, target):
-        planned = workflow.plan(client, desired, path, _options(args),
+    read = _reader(files, console)
+    with contextlib.ExitStack() as stack:
+        with _files_first(read):
+            client, target = stack.enter_context(_client(args, console))
+        planned = workflow.plan(client, read, path, _options(args),
                                 files_moved=args.files_moved, log=_logger())
         the_plan = planned.plan
         if args.out:
-            savedplan.save(Path(args.out), the_plan, desired, planned.manifest, _options(args),
-                           _account(client.connection))
+            assert planned.desired is not None
+            savedplan.save(Path(args.out), the_plan, planned.desired, planned.manifest,
+                           _options(args), _account(client.connection))
     ctx = _context(files, target, console)
     text = {"text": render.text, "markdown": render.markdown}.get(args.format)
     console.out(text(the_plan, ctx) if text else render.json_text(the_plan))
@@ -195,16 +218,30 @@ def apply(args: Namespace, console: Console) -> int:
     if args.plan and (args.prune or args.target or args.exclude):
         raise UsageError("--plan applies the saved plan as it is: --prune, --target and "
                          "--exclude belong to the `plan --out` that made it")
-    desired = _desired(files, console)
-    saved = savedplan.load(Path(args.plan)) if args.plan else None
-    with _client(args, console) as (client, target):
+    from ..api.concurrency import AdaptiveConcurrency
+    from ..core import render
+    from ..run import workflow
+    from ..run.executor import ExecOptions
+    from ..state import savedplan
+    from .progress import ProgressLine
+
+    read = _reader(files, console)
+    limiter = AdaptiveConcurrency(args.rate_limit or None, args.concurrency,
+                                  clock=console.clock)
+    with contextlib.ExitStack() as stack:
+        with _files_first(read):
+            saved = savedplan.load(Path(args.plan)) if args.plan else None
+            client, target = stack.enter_context(
+                _client(args, console, observer=limiter, connections=args.concurrency))
         request = workflow.ApplyRequest(
             manifest_path=_manifest_path(args, files), options=_options(args), saved=saved,
             account=_account(client.connection), force=args.force,
-            files_moved=args.files_moved, execution=ExecOptions(concurrency=args.concurrency))
+            files_moved=args.files_moved,
+            execution=ExecOptions(concurrency=args.concurrency, limiter=limiter))
         ctx = _context(files, target, console)
 
-        progress = ProgressLine(console.stderr, console.clock, enabled=console.verbosity >= 0)
+        progress = ProgressLine(console.stderr, console.clock, enabled=console.verbosity >= 0,
+                                meter=limiter)
         with _interruptible(console) as interrupt:
 
             def confirm(the_plan: Plan) -> bool:
@@ -215,7 +252,7 @@ def apply(args: Namespace, console: Console) -> int:
                     return True
                 return False
 
-            the_plan, result = workflow.apply(client, desired, request, clock=console.clock,
+            the_plan, result = workflow.apply(client, read, request, clock=console.clock,
                                               confirm=confirm, stop=interrupt.stop,
                                               progress=progress.update, log=_logger())
         progress.finish()
@@ -233,7 +270,10 @@ def apply(args: Namespace, console: Console) -> int:
 
 
 def _smoke(args: Namespace, console: Console, client: VoipbinClient,
-           result: workflow.ApplyResult) -> None:
+           result: ApplyResult) -> None:
+    from ..run import ops
+    from ..state import manifest as manifests
+
     manifest = manifests.read(Path(result.manifest_path))
     keys = sorted({o.change.key for o in result.outcomes
                    if o.status == "done" and o.change.action != "delete"})
@@ -289,6 +329,13 @@ def _interruptible(console: Console) -> Iterator[_Interrupt]:
 def export_(args: Namespace, console: Console) -> int:
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise UsageError(f"{args.out} exists", hint="pass --overwrite to replace it")
+    from ..core.model import Manifest
+    from ..desired import config
+    from ..run import export
+    from ..run.livestate import read_live
+    from ..state import manifest as manifests
+    from ..state.files import write_atomic
+
     with _client(args, console) as (client, target):
         live = read_live(client, Manifest())
     out_files = (Path(args.out).name,) if args.out else ()
@@ -329,6 +376,8 @@ def _single_file_desired(args: Namespace, console: Console) -> DesiredState | No
 
 
 def import_(args: Namespace, console: Console) -> int:
+    from ..run import ops
+
     desired = _single_file_desired(args, console)
     path = _manifest_path(args, [args.file])
     agent = desired.get(args.key) if desired else None
@@ -346,6 +395,9 @@ def import_(args: Namespace, console: Console) -> int:
 
 
 def rotate(args: Namespace, console: Console) -> int:
+    from ..run import ops
+    from ..state import manifest as manifests
+
     path = _manifest_path(args, [args.file])
     _, entry = ops.owned_entry(manifests.read(path), path, args.key)
     if not args.yes and not _ask(console, f"Rotate {args.key}? {entry.sip_uri} stops working "
@@ -360,6 +412,9 @@ def rotate(args: Namespace, console: Console) -> int:
 
 
 def call(args: Namespace, console: Console) -> int:
+    from ..run import ops
+    from ..state import manifest as manifests
+
     path = _manifest_path(args, [args.file])
     with _client(args, console) as (client, _):
         done = ops.call(client, manifests.read(path), path, args.key, args.source)
@@ -369,6 +424,8 @@ def call(args: Namespace, console: Console) -> int:
 
 
 def signup(args: Namespace, console: Console) -> int:
+    from ..run import ops
+
     if not args.accept_tos:
         raise UsageError("VoIPBin requires accepting its terms of service",
                          hint="read them at https://voipbin.net and pass --accept-tos")
@@ -382,6 +439,8 @@ def signup(args: Namespace, console: Console) -> int:
 
 
 def manifest(args: Namespace, console: Console) -> int:
+    from ..state import manifest as manifests
+
     path = _manifest_path(args, [args.file])
     if not path.exists():
         raise UsageError(f"no manifest at {path}", hint="run `voipbin-iac apply` first")
@@ -390,6 +449,8 @@ def manifest(args: Namespace, console: Console) -> int:
 
 
 def schema(args: Namespace, console: Console) -> int:
+    from ..desired import schemacheck, schemadoc
+
     if args.markdown:
         console.out(schemadoc.markdown())
     else:
@@ -399,6 +460,8 @@ def schema(args: Namespace, console: Console) -> int:
 
 def emulator(args: Namespace, console: Console) -> int:
     _check_rate(args.rate_limit)
+    from ..emulator import EmulatorConfig, EmulatorError, run_emulator
+
     try:
         cfg = EmulatorConfig(rate_limit=args.rate_limit or None, latency_ms=args.latency_ms,
                              fault_rate=args.fault_rate, seed=args.seed)
@@ -412,6 +475,8 @@ def emulator(args: Namespace, console: Console) -> int:
 
 
 def completion(args: Namespace, console: Console, parser: ArgumentParser) -> int:
+    from .completion import script as completion_script
+
     console.out(completion_script(parser, args.shell))
     return 0
 
