@@ -15,7 +15,7 @@ import random
 import re
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,7 +188,10 @@ class VoipbinClient:
     def list_all(self, path: str, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Every object of a list endpoint (`/ais`, `/teams`, `/tags`, ...), following the cursor
         (`page_size=100`) to the empty page that ends it. Objects come back as decoded JSON."""
-        items: list[Any] = []
+        return [obj for page in self.pages(path, params) for obj in page]
+
+    def pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[Any]]:
+        """`list_all` a page at a time, as each arrives."""
         token = ""
         while True:
             query: dict[str, Any] = {**(params or {}), "page_size": PAGE_SIZE}
@@ -196,10 +199,10 @@ class VoipbinClient:
                 query["page_token"] = token
             page, token_next = self._page(self.request("GET", path, params=query), "GET", path)
             if not page:
-                return items
-            items.extend(page)
+                return
+            yield page
             if not token_next or token_next == token:
-                return items
+                return
             token = token_next
 
     # -- resources of every kind (the `AiApi` protocol) ------------------------------------
@@ -217,11 +220,12 @@ class VoipbinClient:
         """Every live (not deleted) resource of `kind`."""
         found: list[LiveResource] = []
         seen: set[str] = set()
-        for obj in self.list_all(kind.path):
-            res = self._resource(kind, obj, "GET", kind.path)
-            if res.id not in seen and not res.deleted:
-                seen.add(res.id)
-                found.append(res)
+        for page in self.pages(kind.path):  # read while the next page is awaited
+            for obj in page:
+                res = self._resource(kind, obj, "GET", kind.path)
+                if res.id not in seen and not res.deleted:
+                    seen.add(res.id)
+                    found.append(res)
         return found
 
     def get(self, kind: Kind, resource_id: str) -> LiveResource:

@@ -164,8 +164,9 @@ class Kind(ABC):
             if special is not None:
                 changes.extend(special)
                 continue
-            want, have = desired.fields.get(name, self.blank(name)), have_all.get(name)
-            if normal.same(shown(want), shown(have)):
+            want = desired.fields[name] if name in desired.fields else self.blank(name)
+            have = have_all.get(name)
+            if normal.identical(want, have) or normal.same(shown(want), shown(have)):
                 continue
             changes.extend(nested_changes((name,), shown(have), shown(want), self.impacts[name]))
         return tuple(self._masked(changes, desired))
