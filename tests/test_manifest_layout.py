@@ -120,3 +120,40 @@ def test_a_schema_problem_is_reported_by_the_careful_reader_with_its_line(
     path.write_text(text)
     with pytest.raises(ManifestError, match=r"manifest.yaml:\d+:\d+: .*not-a-uuid"):
         manifests.read(path)
+
+
+def pyyaml(data: dict) -> str:  # type: ignore[type-arg]
+    import yaml
+
+    return yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                     sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_name_is_written_as_pyyaml_writes_it_or_left_to_pyyaml(name: str) -> None:
+    data = manifests.to_data(sample([name, "Plain"]))
+    fast = layout.emit(data)
+    assert fast is None or fast == pyyaml(data)
+
+
+def test_random_values_are_written_as_pyyaml_writes_them() -> None:
+    rng = random.Random(11)
+    alphabet = "0123456789abcdefeE.+-_: xyzTtNnYyOo~@/=#'\"\t\u00e9"
+    written = 0
+    for _ in range(4000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        value = rng.choice([0, 1, -5, True, False, {}, [], text, text * 9])
+        data = {"version": 1, "account": text, "files": [text, "agents.yaml"],
+                "agents": {rng.choice(["a", "b1", "x_y", "k-1"]): {"name": text, "n": value}}}
+        fast = layout.emit(data)
+        if fast is not None:
+            written += 1
+            assert fast == pyyaml(data), data
+    assert written > 500
+
+
+def test_a_large_ordinary_manifest_is_written_by_emit() -> None:
+    wanted = sample([f"Bench Agent {i:05d}" for i in range(300)])
+    data = manifests.to_data(wanted)
+    assert layout.emit(data) == pyyaml(data)  # hex digests that read as numbers are quoted
+    assert manifests.dumps(wanted) == manifests.HEADER + pyyaml(data)

@@ -9,8 +9,9 @@ git. It never holds a secret: an engine key appears only as a fingerprint, and a
 text from the environment is recorded as written (`${env:NAME}`).
 
 Reading takes the fast path for a manifest in the layout this tool writes (`layout.parse`, and
-the schema compiled to Python): ten times quicker at 10,000 agents. Anything else (a hand edit,
-a merge conflict, an invalid value) goes through the careful reader, whose messages say where.
+the schema compiled to Python; writing, `layout.emit`): several times quicker at 10,000 agents.
+Anything else (a hand edit, a merge conflict, an invalid value) goes through the careful
+reader, whose messages say where.
 """
 
 from __future__ import annotations
@@ -131,9 +132,12 @@ def to_data(manifest: Manifest) -> dict[str, Any]:
 
 
 def dumps(manifest: Manifest) -> str:
-    """The manifest file's text."""
-    body = yaml.dump(to_data(manifest), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                     default_flow_style=False, width=100)
+    """The manifest file's text (PyYAML's, made by `layout.emit` when it is sure of it)."""
+    data = to_data(manifest)
+    body = layout.emit(data)
+    if body is None:
+        body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                         default_flow_style=False, width=100)
     return HEADER + body
 
 
