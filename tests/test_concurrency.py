@@ -273,3 +273,11 @@ def test_concurrency_is_an_upper_bound_on_the_command_line(make_stack: MakeStack
     line = next(ln for ln in result.err.splitlines() if "in flight: limit" in ln)
     assert "in flight: limit 3 of at most 3" in line
     assert int(line.rsplit("peak ", 1)[1]) <= 3
+
+
+def test_concurrency_beyond_the_thread_budget_is_one_clear_line(stack: Stack) -> None:
+    path = stack.write("agents.yaml", agents_yaml({"bot": {}}))
+    result = stack.cli("apply", str(path), "--yes", "--concurrency", "100000")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "error: --concurrency 100000: at most 256 writes in flight" in result.err
+    assert stack.app.request_log.requests() == []

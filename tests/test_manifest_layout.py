@@ -88,6 +88,7 @@ def test_an_ordinary_manifest_takes_the_fast_path() -> None:
     lambda t: t.replace("agents:\n", "agents:\n\n"),
     lambda t: t.replace("    name: Plain", "    name:"),
     lambda t: t.replace("  k001:", "  k001:  "),
+    lambda t: t.replace("    name: Plain", "    name: Plain:"),  # not YAML at all
     lambda t: t.rstrip("\n"),
     lambda t: t[t.index("\n") + 1:],  # no header: written by hand
 ])

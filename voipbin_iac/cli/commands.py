@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 EMULATOR_KEY = "vb_emulator_demo"  # the same as `embedded.KEY` (kept here for importers)
 EMULATOR_URL = "http://emulator.invalid/v1.0"
+MAX_CONCURRENCY = 256  # a worker thread per write that may be in flight
 
 
 def run(args: Namespace, console: Console, parser: ArgumentParser) -> int:
@@ -215,6 +216,11 @@ def apply(args: Namespace, console: Console) -> int:
     files = _files(args)
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
+    if args.concurrency > MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency {args.concurrency}: at most {MAX_CONCURRENCY} writes "
+                         "in flight (one thread each)",
+                         hint="the number in flight follows the rate limit and latency anyway; "
+                              "the default of 32 keeps 16.7/s busy up to 1.4 s per request")
     if args.plan and (args.prune or args.target or args.exclude):
         raise UsageError("--plan applies the saved plan as it is: --prune, --target and "
                          "--exclude belong to the `plan --out` that made it")

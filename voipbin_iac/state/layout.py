@@ -107,7 +107,7 @@ class _Reader:
             if len(raw) < 2 or raw[-1] != "'" or "'" in inner.replace("''", ""):
                 raise _Unsure
             return inner.replace("''", "'")
-        if raw[0] in _INDICATORS or ": " in raw or " #" in raw:
+        if raw[0] in _INDICATORS or ": " in raw or " #" in raw or raw.endswith(":"):
             raise _Unsure
         if raw[0] not in _RESOLVED_FIRST:
             return raw
