@@ -1,7 +1,7 @@
 """`python -m benchmarks [--quick] [--json FILE] [--only NAME ...]`: run the benchmarks and
 print one Markdown table (figure, value, same-run baseline, ratio value/baseline, target).
 
-Progress goes to stderr, the report to stdout. The full run takes about five minutes on a
+Progress goes to stderr, the report to stdout. The full run takes three to six minutes on a
 2-core machine; `--quick` uses smaller fleets and fewer latencies and takes about two.
 """
 
