@@ -18,9 +18,7 @@ import httpx
 from ..core.clock import Clock
 from ..emulator import EmulatorApp, EmulatorConfig, EmulatorError, EmulatorTransport, Store
 from ..errors import IacError
-
-KEY = "vb_emulator_demo"
-URL = "http://emulator.invalid/v1.0"
+from .wiring import EMULATOR_KEY
 
 
 class DrainingTransport(httpx.BaseTransport):
@@ -63,7 +61,7 @@ def open_transport(state: str, rate_limit: float | None, clock: Clock,
                        hint="point --emulator-state at a new file, or delete the damaged one"
                        ) from None
     stack.callback(store.close)
-    store.ensure_accesskey(KEY)
+    store.ensure_accesskey(EMULATOR_KEY)
     # The embedded platform enforces the rate the client is told to keep.
     limits = EmulatorConfig(rate_limit=rate_limit)
     return DrainingTransport(EmulatorTransport(EmulatorApp(store, limits, clock)))
