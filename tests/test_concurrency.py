@@ -261,7 +261,7 @@ def test_an_apply_at_high_latency_raises_the_limit_and_shows_the_rate(
     limit = int(line.split("in flight: limit ")[1].split()[0])
     # Every answer took at least the 500 ms the emulator adds: 16.7/s needs 11+ in flight.
     assert limit >= little(RATE, 0.5) > INITIAL, line
-    assert "of 16.7 allowed" in result.err  # the progress line: the rate against the limit
+    assert "req/s (limit 16.7/s + burst 29)" in result.err  # progress: rate against the limit
     assert "x 429" not in line
 
 
@@ -281,3 +281,23 @@ def test_concurrency_beyond_the_thread_budget_is_one_clear_line(stack: Stack) ->
     assert result.code == 1 and "Traceback" not in result.err
     assert "error: --concurrency 100000: at most 256 writes in flight" in result.err
     assert stack.app.request_log.requests() == []
+
+
+def test_the_progress_line_shows_the_rate_achieved_against_the_limit() -> None:
+    import io
+
+    from voipbin_iac.cli.progress import ProgressLine
+
+    clock = FakeClock()
+    meter = AdaptiveConcurrency(RATE, 32, clock=clock)
+    meter.observe(1.0)  # an answer before the changes start (the listing): not counted
+    out = io.StringIO()
+    progress = ProgressLine(out, clock, meter=meter)
+    progress.update(0, 8)
+    for done in range(1, 9):
+        for _ in range(4):
+            meter.observe(1.0)
+        clock.advance(0.25)
+        progress.update(done, 8)
+    assert out.getvalue().splitlines()[-1] == (
+        "apply: 8/8 done, 16.0 req/s (limit 16.7/s + burst 29), 0 in flight, ETA 0s")

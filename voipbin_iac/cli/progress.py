@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Protocol, TextIO
 
+from ..api.ratelimit import client_burst
 from ..core.clock import Clock
 
 MIN_CHANGES = 5
@@ -55,13 +56,14 @@ class ProgressLine:
         return f"apply: {done}/{total} done, {self._rate(rate, elapsed)}, ETA {eta:.0f}s"
 
     def _rate(self, changes: float, elapsed: float) -> str:
-        """`16.5 req/s of 16.7 allowed, 23 in flight` with a meter (the rate limit, not the
-        number of changes, is what an apply is bound by), else changes per second."""
+        """`16.5 req/s (limit 16.7/s + burst 29), 23 in flight` with a meter (the rate limit,
+        not the number of changes, is what an apply is bound by), else changes per second."""
         if self.meter is None:
             return f"{changes:.1f}/s"
         achieved = (self.meter.answers - self._answers) / elapsed
-        allowed = f"of {self.meter.rate:g} allowed" if self.meter.rate else "(no rate limit)"
-        return f"{achieved:.1f} req/s {allowed}, {self.meter.in_flight} in flight"
+        rate = self.meter.rate
+        allowed = (f"limit {rate:g}/s + burst {client_burst(rate)}" if rate else "no rate limit")
+        return f"{achieved:.1f} req/s ({allowed}), {self.meter.in_flight} in flight"
 
     def update(self, done: int, total: int) -> None:
         if not self.enabled or total < MIN_CHANGES:
