@@ -1,5 +1,6 @@
 """What the benchmarks share: generated fleets of agents, seeded emulator state, clients over
-the in-process emulator, timers, and the figures table.
+the in-process emulator, an emulator over loopback HTTP that notes when each request came and
+went, timers, and the run's context (the figures and the table are in `report`).
 
 A *fleet* of N agents is a desired-state file (`agents.yaml`, N agents with 2 KB prompts written
 as YAML literal blocks), an emulator state file holding the same N AIs under the `--emulator`
@@ -10,22 +11,24 @@ deterministic: agent i always has the same key, name and prompt.
 from __future__ import annotations
 
 import contextlib
-import json
+import gc
 import math
 import os
-import platform
+import shutil
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from voipbin_iac.api.client import Connection, VoipbinClient
 from voipbin_iac.cli.commands import EMULATOR_KEY, EMULATOR_URL
-from voipbin_iac.core.fields import live_from_api
-from voipbin_iac.core.model import LiveAgent, Manifest
+from voipbin_iac.core.kinds.agent import AGENT_KIND
+from voipbin_iac.core.model import AGENT, LiveResource, LiveState, Manifest
 from voipbin_iac.core.secret import Secret
 from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorTransport, Store
 from voipbin_iac.emulator.ais import render_ai
@@ -146,14 +149,22 @@ def api_objects(n: int, *, prompt_bytes: int = PROMPT_BYTES,
     return out
 
 
-def live_agents(objects: Sequence[dict[str, Any]]) -> list[LiveAgent]:
-    return [live_from_api(obj) for obj in objects]
+def live_agents(objects: Sequence[dict[str, Any]]) -> list[LiveResource]:
+    """The objects as the client reads them (`AGENT_KIND.from_api`)."""
+    return [AGENT_KIND.from_api(obj) for obj in objects]
 
 
-def owning_manifest(live: Sequence[LiveAgent]) -> Manifest:
+def live_state(live: Sequence[LiveResource]) -> LiveState:
+    """A live state holding these AIs and no teams, as `read_live` returns it."""
+    return LiveState({AGENT: tuple(live), "team": ()},
+                     account=live[0].customer_id if live else "")
+
+
+def owning_manifest(live: Sequence[LiveResource]) -> Manifest:
     """The manifest an apply of agents 0..N-1 would have written for these AIs (i-th -> key i)."""
-    return Manifest({agent_key(i): manifests.entry_for(ai, None, None)
-                     for i, ai in enumerate(live)})
+    entries = {agent_key(i): AGENT_KIND.entry(ai, None, None, applied=True, name=ai.name)
+               for i, ai in enumerate(live)}
+    return Manifest({AGENT: entries}, account=live[0].customer_id if live else "")
 
 
 def env() -> dict[str, str]:
@@ -189,10 +200,17 @@ def build_fleet(directory: Path, n: int) -> Fleet:
     with Store.open(state) as store:
         customer = store.ensure_accesskey(EMULATOR_KEY)
         records = seed_store(store, customer, n)
-    manifest = owning_manifest([live_from_api(render_ai(r)) for r in records])
+    manifest = owning_manifest(live_agents([render_ai(r) for r in records]))
     path = manifests.path_for(config)
     manifests.write(path, manifest)
     return Fleet(n, config, path, state)
+
+
+def copy_fleet(fleet: Fleet, directory: Path) -> Fleet:
+    """A copy of a fleet's files (to apply to without touching the original)."""
+    shutil.copytree(fleet.config.parent, directory)
+    return Fleet(fleet.n, directory / fleet.config.name, directory / fleet.manifest.name,
+                 directory / fleet.state.name)
 
 
 def unlimited() -> EmulatorConfig:
@@ -231,34 +249,52 @@ def best_cpu(fn: Callable[[], T], repeats: int = 1) -> tuple[float, T]:
     return best, result  # type: ignore[return-value]
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def as_the_cli() -> Iterator[None]:
+    """The cyclic collector's thresholds as the CLI sets them while a command runs, so CPU
+    figures measured outside the CLI are those of a command."""
+    from voipbin_iac.cli.app import GC_THRESHOLDS
+
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {**os.environ, **env(), "PYTHONPATH": str(ROOT), **(extra or {})}
+
+
+def least_wall(command: list[str], repeats: int, cwd: Path = ROOT,
+               extra_env: dict[str, str] | None = None) -> float:
+    """The least wall time of `repeats` runs of `command` in a child process (the least is
+    the figure least disturbed by whatever else the machine does)."""
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=cwd, env=child_env(extra_env),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elapsed = time.perf_counter() - started
+        if done.returncode not in (0, 2):
+            raise RuntimeError(f"{command} exited {done.returncode}")
+        best = min(best, elapsed)
+    return best
+
+
+def python() -> list[str]:
+    return [sys.executable]
+
+
 def timed(fn: Callable[[], T]) -> tuple[float, float, T]:
     """Wall seconds, CPU seconds and the result of one call."""
     wall, cpu = time.perf_counter(), time.process_time()
     result = fn()
     return time.perf_counter() - wall, time.process_time() - cpu, result
-
-
-# -- figures and the table ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Figure:
-    """One measured figure with its same-run baseline and its target."""
-
-    benchmark: str
-    name: str
-    value: float
-    unit: str
-    baseline: float | None = None
-    baseline_label: str = ""
-    target: str = ""
-    met: bool | None = None  # None: informational, no target
-    note: str = ""
-
-    @property
-    def ratio(self) -> float | None:
-        if self.baseline is None or self.baseline == 0:
-            return None
-        return self.value / self.baseline
 
 
 @dataclass
@@ -286,86 +322,36 @@ class RunContext:
         self.sections.append((title, markdown))
 
 
-def fmt(value: float | None, unit: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if unit == "s":
-        if value == 0:
-            return "0 s"
-        if value < 0.01:
-            return f"{value * 1000:.2f} ms"
-        return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
-    if unit in ("requests", "429s", "agents"):
-        return f"{value:,.0f} {unit}"
-    if unit == "MB":
-        return f"{value:.1f} MB" if value < 100 else f"{value:.0f} MB"
-    if unit in ("us/agent", "KB/agent", "req/s", "calls/agent"):
-        return f"{value:.1f} {unit}"
-    return f"{value:.3g} {unit}".strip()
+# -- the emulator over loopback HTTP, timed -----------------------------------------------------
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the emulator saw it: arrival and answer (perf_counter seconds)."""
+
+    method: str
+    path: str
+    arrived: float
+    answered: float
 
 
-def _ratio(figure: Figure) -> str:
-    ratio = figure.ratio
-    if ratio is None:
-        return "-"
-    return f"{ratio:.3f}x" if ratio < 0.1 else f"{ratio:.2f}x"
+class TimedApp:
+    """WSGI middleware noting when each request arrived at the emulator and when its answer
+    left (the emulator's latency is slept inside, so arrival is when the client sent it)."""
 
+    def __init__(self, app: EmulatorApp) -> None:
+        self.app = app
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
 
-def _target(figure: Figure) -> str:
-    if not figure.target:
-        return "-"
-    verdict = {True: "met", False: "**MISSED**", None: "info"}[figure.met]
-    return f"{figure.target}: {verdict}"
+    @property
+    def config(self) -> EmulatorConfig:
+        return self.app.config
 
-
-def table(figures: Sequence[Figure]) -> str:
-    """The Markdown table of every figure (ratio = value / baseline)."""
-    rows = ["| figure | value | baseline (same run) | ratio | target |",
-            "| --- | ---: | --- | ---: | --- |"]
-    for f in figures:
-        base = "-" if f.baseline is None else f"{fmt(f.baseline, f.unit)} ({f.baseline_label})"
-        name = f"{f.name} ({f.note})" if f.note else f.name
-        rows.append(f"| {name} | {fmt(f.value, f.unit)} | {base} | {_ratio(f)} | "
-                    f"{_target(f)} |")
-    return "\n".join(rows)
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def _memory_gb() -> str:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GB RAM"
-    return "unknown RAM"
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "cpu": _cpu_model(),
-        "memory": _memory_gb(),
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-
-
-def machine_line(info: dict[str, Any]) -> str:
-    return (f"Machine: {info['cpus']} CPUs ({info['cpu']}), {info['memory']}, "
-            f"{info['implementation']} {info['python']}, {info['platform']}; {info['date']}")
-
-
-def to_json(info: dict[str, Any], figures: Sequence[Figure], ctx: RunContext,
-            elapsed: float) -> str:
-    figures_data = [{**asdict(f), "ratio": f.ratio} for f in figures]
-    return json.dumps({"machine": info, "mode": "quick" if ctx.quick else "full",
-                       "elapsed_s": round(elapsed, 2), "figures": figures_data,
-                       "data": ctx.data}, indent=2, default=str) + "\n"
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        arrived = time.perf_counter()
+        try:
+            return self.app(environ, start_response)
+        finally:
+            with self._lock:
+                self.seen.append(Seen(environ["REQUEST_METHOD"], environ["PATH_INFO"],
+                                      arrived, time.perf_counter()))

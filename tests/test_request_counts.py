@@ -7,6 +7,9 @@ that listing, then verifies at the cost of what changed: one GET per written res
 is cheaper than listing, a second full listing when something was deleted (or an outcome was
 unknown). A saved plan is checked against the same single listing; an apply with nothing to do
 lists once and writes nothing. Counts only: no wall time here.
+
+The listing runs while the desired files are read (AIs and teams at once), which changes the
+order of those first requests, never their number.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import pytest
 
 from voipbin_iac.api.client import route_of
+from voipbin_iac.emulator import DropConnection, EmulatorServer
 
 from .conftest import Stack, agents_yaml
 
@@ -170,3 +174,81 @@ def test_no_change_apply_on_an_empty_account_lists_once(stack: Stack) -> None:
     stack.app.request_log.clear_log()
     assert stack.cli("apply", str(path), "--yes").code == 0
     assert requests(stack) == Counter({LIST: pages(0), TEAMS: 1})
+
+
+# -- verification at the cost of what changed (run/livestate.refresh) -----------------------------
+#
+# The rule: after the writes, every written resource is read back with one GET when that costs
+# fewer requests than listing the account (`listing_cost`: the pages of every kind as the plan
+# saw them, empty last pages included); otherwise, and whenever something was deleted or an
+# outcome stayed unknown, the account is listed again.
+
+
+def listing_cost(agents: int) -> int:
+    return pages(agents) + 1  # the AI pages and one (empty) page of teams
+
+
+@pytest.mark.parametrize(("before", "creates"), [(250, 3), (250, listing_cost(250) - 1)])
+def test_creates_on_a_large_account_are_verified_by_id(stack: Stack, before: int,
+                                                       creates: int) -> None:
+    path = owned(stack, before)
+    changed(path, before, creates=creates, updates=0, deletes=0)
+    result = stack.cli("apply", str(path), "--yes")
+    assert result.code == 0 and "Verified" in result.out, result.err
+    assert requests(stack) == {LIST: pages(before), TEAMS: 1, POST: creates, GET_ONE: creates}
+
+
+def test_as_many_writes_as_a_listing_costs_are_verified_by_listing(stack: Stack) -> None:
+    path = owned(stack, 250)
+    writes = listing_cost(250)  # 5 GETs would cost as much as listing again: list
+    changed(path, 250, creates=0, updates=writes, deletes=0)
+    result = stack.cli("apply", str(path), "--yes")
+    assert result.code == 0 and "Verified" in result.out, result.err
+    assert requests(stack) == {LIST: 2 * pages(250), TEAMS: 2, PUT: writes}
+
+
+def test_a_single_delete_is_verified_by_listing(stack: Stack) -> None:
+    path = owned(stack, 250)
+    changed(path, 250, creates=0, updates=0, deletes=1)
+    result = stack.cli("apply", str(path), "--yes", "--prune")
+    assert result.code == 0 and "Verified" in result.out, result.err
+    # Only a listing shows what the account really holds after a delete.
+    assert requests(stack) == {LIST: pages(250) + pages(249), TEAMS: 2, DELETE: 1}
+
+
+class LoseFirstCreate:
+    """WSGI middleware: the first `POST /v1.0/ais` is carried out, and its answer lost."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lost = False
+
+    @property
+    def config(self) -> Any:
+        return self.app.config
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        body = self.app(environ, start_response)
+        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"] == "/v1.0/ais" \
+                and not self.lost:
+            self.lost = True
+            raise DropConnection()  # committed; the client hears nothing
+        return body
+
+
+def test_a_lost_create_answer_costs_one_relisting_then_a_get(make_stack: Any) -> None:
+    stack = make_stack()
+    path = owned(stack, 250)
+    changed(path, 250, creates=2, updates=0, deletes=0)
+    lossy = EmulatorServer(LoseFirstCreate(stack.app)).start()
+    try:
+        result = stack.cli("apply", str(path), "--yes",
+                           env={"VOIPBIN_API_BASE_URL": lossy.base_url})
+    finally:
+        lossy.stop()
+    assert result.code == 0 and "Verified" in result.out, result.err
+    assert "2 done, 0 failed" in result.out
+    # The plan's listing, two POSTs, one re-listing of AIs to find what the lost create made
+    # (bound, not created again), then a GET of each written AI.
+    assert requests(stack) == {LIST: pages(250) + pages(252), TEAMS: 1, POST: 2, GET_ONE: 2}
+    assert len(stack.live()) == 252

@@ -15,7 +15,7 @@ import random
 import re
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ from ..errors import (
     TransportError,
     UsageError,
 )
+from .concurrency import LatencyObserver
 from .ratelimit import PLATFORM_RATE, TokenBucket, client_burst
 from .redact import Redactor
 
@@ -145,8 +146,13 @@ class VoipbinClient:
         redactor: Redactor | None = None,
         logger: logging.Logger | None = None,
         rng: random.Random | None = None,
+        observer: LatencyObserver | None = None,
+        connections: int = 0,
     ) -> None:
+        """`observer` hears each answer's latency and each 429 (the adaptive concurrency of an
+        apply); `connections` is how many may be open at once (0: httpx's defaults)."""
         self.connection = connection
+        self.observer = observer
         self._clock = clock or SystemClock()
         self._retry = retry or RetryPolicy()
         self._bucket = (TokenBucket(rate_limit, burst or client_burst(rate_limit), self._clock)
@@ -158,14 +164,21 @@ class VoipbinClient:
         self._rng_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self.requests: Counter[str] = Counter()
+        self._closed = threading.Event()
+        limits = httpx.Limits(max_connections=max(100, connections),
+                              max_keepalive_connections=max(20, connections))
         self._http = httpx.Client(
             transport=transport,
+            limits=limits,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": f"voipbin-iac/{__version__}", "Accept": "application/json"},
             follow_redirects=False,
         )
 
     def close(self) -> None:
+        """Close the connections; a request still under way in another thread (a listing
+        abandoned for a bad desired file) ends at its next attempt instead of retrying."""
+        self._closed.set()
         self._http.close()
 
     def __enter__(self) -> VoipbinClient:
@@ -179,7 +192,10 @@ class VoipbinClient:
     def list_all(self, path: str, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Every object of a list endpoint (`/ais`, `/teams`, `/tags`, ...), following the cursor
         (`page_size=100`) to the empty page that ends it. Objects come back as decoded JSON."""
-        items: list[Any] = []
+        return [obj for page in self.pages(path, params) for obj in page]
+
+    def pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[list[Any]]:
+        """`list_all` a page at a time, as each arrives."""
         token = ""
         while True:
             query: dict[str, Any] = {**(params or {}), "page_size": PAGE_SIZE}
@@ -187,10 +203,10 @@ class VoipbinClient:
                 query["page_token"] = token
             page, token_next = self._page(self.request("GET", path, params=query), "GET", path)
             if not page:
-                return items
-            items.extend(page)
+                return
+            yield page
             if not token_next or token_next == token:
-                return items
+                return
             token = token_next
 
     # -- resources of every kind (the `AiApi` protocol) ------------------------------------
@@ -208,11 +224,12 @@ class VoipbinClient:
         """Every live (not deleted) resource of `kind`."""
         found: list[LiveResource] = []
         seen: set[str] = set()
-        for obj in self.list_all(kind.path):
-            res = self._resource(kind, obj, "GET", kind.path)
-            if res.id not in seen and not res.deleted:
-                seen.add(res.id)
-                found.append(res)
+        for page in self.pages(kind.path):  # read while the next page is awaited
+            for obj in page:
+                res = self._resource(kind, obj, "GET", kind.path)
+                if res.id not in seen and not res.deleted:
+                    seen.add(res.id)
+                    found.append(res)
         return found
 
     def get(self, kind: Kind, resource_id: str) -> LiveResource:
@@ -306,6 +323,9 @@ class VoipbinClient:
             attempt += 1
             if self._bucket is not None and not root:
                 self._bucket.acquire()
+            if self._closed.is_set():
+                raise TransportError(method=method, path=path, cause="the client was closed",
+                                     hint="nothing more is sent once a command has ended")
             self._count(method, path)
             started = self._clock.monotonic()
             try:
@@ -313,6 +333,8 @@ class VoipbinClient:
                                               json=json, headers=headers)
             except httpx.HTTPError as exc:
                 failure = self._transport_failure(exc, method, path, repeatable)
+                if failure is None and self._closed.is_set():
+                    failure = self._no_answer(exc, method, path, repeatable)
                 if failure is not None:
                     raise failure from None
                 delay = self._backoff(attempt, waited, None)
@@ -326,10 +348,15 @@ class VoipbinClient:
             request_id = response.headers.get("X-Request-Id", "")
             self._log.debug("%s %s -> %s in %.0f ms (request id %s)", method, path,
                             response.status_code, elapsed * 1000, request_id or "-")
+            retry_after = _retry_after(response)
+            if self.observer is not None and not root:
+                if response.status_code == 429:
+                    self.observer.throttled(retry_after)
+                else:
+                    self.observer.observe(elapsed)
             if response.status_code < 400:
                 return self._json(response, method, path)
             error = self._api_error(response, method, path)
-            retry_after = _retry_after(response)
             if response.status_code == 429 and self._bucket is not None:
                 self._bucket.drain(retry_after or 1.0)
             if self._retryable(response.status_code, method, repeatable):

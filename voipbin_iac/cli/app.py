@@ -1,7 +1,9 @@
 """The command line: argparse, the console, and the one place errors become exit codes.
 
 Exit codes: 0 success; 1 error or refusal; 2 changes present (`plan --detailed-exitcode`); 3 a
-conversation test failed (`test`, `apply --smoke`).
+conversation test failed (`test`, `apply --smoke`). Building the parser imports nothing beyond
+the standard library and the error types, so `--help` starts fast; each command imports what it
+needs (`commands`).
 Every expected failure is an `IacError` and prints as `error: ...` lines plus a `hint:`; a
 traceback means a bug. Everything printed passes through the redactor first.
 """
@@ -9,6 +11,7 @@ traceback means a bug. Everything printed passes through the redactor first.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import re
@@ -21,10 +24,18 @@ from .. import __version__
 from ..api.redact import RedactingFilter, Redactor
 from ..core.clock import Clock, SystemClock
 from ..errors import IacError, UsageError
-from ..state.manifest import FORMATS
-from . import commands, testcmd
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_TEST_FAILED = 0, 1, 2, 3
+# A command holds its desired state and live state (tens of thousands of objects per 1,000
+# agents) until it ends, and makes little cyclic garbage: with the default thresholds the
+# cyclic collector walked all of it again and again, a quarter of a 10,000-agent plan's CPU.
+GC_THRESHOLDS = (50_000, 20, 100)
+# `state.manifest.FORMATS` and `api.concurrency.DEFAULT_CEILING`, spelled out so that building
+# the parser imports nothing heavy (tests/test_startup.py checks that they agree).
+MANIFEST_FORMATS = ("yaml", "json", "env", "csv")
+DEFAULT_CONCURRENCY = 32
+# `cli.testcmd.SMOKE_FROM_DEFAULT`, for the same reason.
+SMOKE_FROM_DEFAULT = "sip:voipbin-iac@example.com"
 
 
 @dataclass
@@ -179,13 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", metavar="PLAN", help="apply exactly this saved plan")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--force", action="store_true", help="go past the safety threshold")
-    p.add_argument("--concurrency", type=int, default=4, metavar="N",
-                   help="writes in flight at once (default: %(default)s)")
+    p.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                   help="at most N writes in flight; within that the number follows latency "
+                        "and the rate limit (default: %(default)s)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--smoke", action="store_true",
                    help="after apply, say \"hello\" in a text conversation to each created or "
                         "changed agent; exit 3 if one does not answer")
-    p.add_argument("--smoke-from", metavar="ADDRESS", default=testcmd.SMOKE_FROM_DEFAULT,
+    p.add_argument("--smoke-from", metavar="ADDRESS", default=SMOKE_FROM_DEFAULT,
                    help=argparse.SUPPRESS)  # --smoke placed a call once; kept for old scripts
     _lease(p)
     _connection(p)
@@ -243,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("manifest", help="print the manifest for other tools")
     _one_file(p)
-    p.add_argument("--format", choices=FORMATS, default="yaml")
+    p.add_argument("--format", choices=MANIFEST_FORMATS, default="yaml")
     _common(p)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the desired-state file")
@@ -310,7 +322,14 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
         console.color = (not getattr(args, "no_color", False) and "NO_COLOR" not in console.env
                          and _isatty(console.stdout))
         _logging(console)
-        return commands.run(args, console, parser)
+        from . import commands  # here, not at the top: `--help` needs none of it
+
+        before = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
+        try:
+            return commands.run(args, console, parser)
+        finally:
+            gc.set_threshold(*before)
     except IacError as exc:
         for line in exc.lines():
             console.err(f"error: {line}")

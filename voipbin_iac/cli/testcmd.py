@@ -18,7 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..api.client import VoipbinClient
 from ..core import testreport
 from ..core.conversation import (
     ERROR,
@@ -32,27 +31,19 @@ from ..core.conversation import (
 from ..core.model import ApplyResult, DesiredState
 from ..desired import tests as test_files
 from ..errors import UsageError
-from ..run import convtest
 from ..state import manifest as manifests
 from ..state.files import write_atomic
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # `validate` imports this module: the client and the runner load on use
+    from ..api.client import VoipbinClient
     from .app import Console
 
-Connect = Callable[[Namespace, "Console"], AbstractContextManager[tuple[VoipbinClient, str]]]
+Connect = Callable[[Namespace, "Console"], AbstractContextManager[tuple["VoipbinClient", str]]]
 Load = Callable[[list[str], "Console"], DesiredState]
 RENDER = {"text": testreport.text, "json": testreport.json_text, "junit": testreport.junit,
           "markdown": testreport.markdown}
 SMOKE_SAY = "hello"
 SMOKE_FROM_DEFAULT = "sip:voipbin-iac@example.com"  # `apply --smoke-from`, kept for old scripts
-
-
-def manifest_path(args: Namespace, files: list[str], desired: DesiredState | None) -> Path:
-    """`--manifest`, else beside the last file that holds more than `tests:`."""
-    if args.manifest:
-        return Path(args.manifest)
-    named = [f for f in files if desired is None or f not in desired.tests_only] or files
-    return manifests.path_for(named[-1])
 
 
 def check_tests(files: list[str], console: Console, desired: DesiredState,
@@ -67,6 +58,9 @@ def check_tests(files: list[str], console: Console, desired: DesiredState,
 
 
 def test(args: Namespace, console: Console, *, connect: Connect, load: Load) -> int:
+    from ..run import convtest
+    from .wiring import manifest_path
+
     files = [*args.files, *args.more_files]
     if not files:
         raise UsageError("test: no desired-state file given",
@@ -81,7 +75,7 @@ def test(args: Namespace, console: Console, *, connect: Connect, load: Load) -> 
         console.redactor.add(value)
     suite = check_tests(files, console, desired)
     selected = _select(suite.tests, args.only, files)
-    path = manifest_path(args, files, desired)
+    path = manifest_path(args, files)
     if args.out and Path(args.out).resolve() in {Path(f).resolve() for f in [*files, path]}:
         raise UsageError(f"--out {args.out} is one of the files the tests read",
                          hint="write the report somewhere else, such as test-report.xml")
@@ -150,6 +144,8 @@ def smoke(args: Namespace, console: Console, client: VoipbinClient,
           result: ApplyResult) -> int:
     """`apply --smoke`: say "hello" to every created or updated agent; any reply passes. It
     catches what a call cannot show: an agent that never answers (a wrong engine_key)."""
+    from ..run import convtest
+
     if args.smoke_from != SMOKE_FROM_DEFAULT:
         console.err("warning: --smoke-from is ignored: --smoke holds a text conversation now; "
                     "`voipbin-iac call KEY --from ADDRESS` places a SIP call")

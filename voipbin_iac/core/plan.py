@@ -147,7 +147,9 @@ class _Planner:
         return found is not None and found.kind == kind
 
     def _refs(self) -> Refs:
-        return Refs(ids=dict(self.bindings),
+        # The bindings themselves, not a copy: a diff reads them at once and keeps nothing, and
+        # a copy for every resource made planning quadratic in the number of resources.
+        return Refs(ids=self.bindings,
                     members={k: e.members for k, e in self.entries[TEAM].items()})
 
     def _check_scope(self) -> None:

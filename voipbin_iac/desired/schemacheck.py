@@ -7,24 +7,27 @@ near misses, and places it with the document's locations. Schemas ship inside th
 `pattern` is checked as JSON Schema means it (ECMA-262: `$` is the end of the text). Python's
 `re` lets `$` match before a final newline, which let `rag_id: |` (a UUID plus a newline, which
 VoIPBin silently drops) and an agent key `"bot\n"` through.
+Valid data is recognised by the schema compiled to plain Python (`fastschema`, once per
+schema); jsonschema is imported and run only when that cannot vouch for the data.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import re
 from collections.abc import Container, Iterable, Iterator
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from ..core.catalog import ENGINE_MODELS, ENGINE_VENDORS, SENSITIVE_FIELDS
 from ..core.visible import visible
 from ..errors import Problem
+from .fastschema import Check, compile_schema, matches
 from .yamlsrc import Document, Path_, dotted
+
+if TYPE_CHECKING:
+    import jsonschema
 
 _SENSITIVE = SENSITIVE_FIELDS
 
@@ -35,23 +38,29 @@ def schema_text(name: str) -> str:
     return resources.files("voipbin_iac").joinpath(f"schemas/{name}.schema.json").read_text()
 
 
-def _pattern(validator: Any, pattern: str, instance: Any, schema: Any
-             ) -> Iterator[jsonschema.ValidationError]:
-    """`pattern` with ECMA-262's `$`: a match must reach the very end of the text."""
-    if not validator.is_type(instance, "string"):
-        return
-    match = re.search(pattern, instance)
-    if match is None or (pattern.endswith("$") and match.end() != len(instance)):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
-
-
 @cache
 def validator(name: str) -> Any:
     """A compiled validator for a packaged schema (Draft 2020-12, strict `$`)."""
-    return _Validator(json.loads(schema_text(name)))
+    return _validator_class()(json.loads(schema_text(name)))
+
+
+@cache
+def _validator_class() -> Any:
+    """jsonschema's Draft 2020-12 validator with ECMA-262's `$` (imported only when needed)."""
+    import jsonschema
+
+    def pattern(validator: Any, pattern: str, instance: Any, schema: Any
+                ) -> Iterator[jsonschema.ValidationError]:
+        if validator.is_type(instance, "string") and not matches(pattern, instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": pattern})
+
+
+@cache
+def fast(name: str) -> Check | None:
+    """A packaged schema compiled to plain Python: True means valid (None: not compilable)."""
+    return compile_schema(json.loads(schema_text(name)))
 
 
 def check(name: str, doc: Document, data: Any, from_env: frozenset[str] = frozenset(),
@@ -62,6 +71,9 @@ def check(name: str, doc: Document, data: Any, from_env: frozenset[str] = frozen
     them, never quote them. Errors at a path in `skip` (a value whose `${env:...}` could not be
     expanded, already reported) are left out.
     """
+    quick = fast(name)
+    if quick is not None and quick(data):
+        return []
     problems: list[Problem] = []
     for error in validator(name).iter_errors(data):
         if tuple(error.absolute_path) in skip:

@@ -31,6 +31,7 @@ from ..core.conversation import (
 from ..core.model import DesiredResource
 from ..errors import ConfigError, Location, Problem
 from . import envsubst, schemacheck, yamlsrc
+from .readfile import read_bounded
 
 TEST_ONLY_KEYS = frozenset({"version", "tests"})
 
@@ -42,6 +43,21 @@ class Suite:
     tests: Mapping[str, ConversationTest]
     warnings: tuple[str, ...] = ()
     env_values: tuple[str, ...] = ()  # every environment value the files' strings take
+
+
+_TOP_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)[ \t]*:", re.MULTILINE)
+
+
+def only_tests(path: Path) -> bool:
+    """Whether the file at `path` holds nothing but `tests:` (and `version:`), judged by the
+    keys that start a line, before the file is parsed: it decides which manifest a command
+    uses. A file that cannot be read counts as a resource file (reading it reports why)."""
+    try:
+        text = read_bounded(path, str(path), yamlsrc.MAX_BYTES).decode("utf-8", "replace")
+    except ConfigError:
+        return False
+    keys = set(_TOP_KEY.findall(text))
+    return "tests" in keys and keys <= TEST_ONLY_KEYS
 
 
 def tests_only(doc_data: Any) -> bool:

@@ -1,9 +1,10 @@
 """`EmulatorServer` (the app over real loopback HTTP, threaded) and `run_emulator` for the CLI.
 
-The HTTP layer is the standard library's `ThreadingHTTPServer` with a handler that speaks
-HTTP/1.1 keep-alive, reads `Content-Length` and chunked bodies (keeping at most the app's size
-limit, draining the rest so the client still gets its 400), and turns a `DropConnection` from
-the app into a closed socket with no response bytes at all.
+The HTTP layer is the standard library's `ThreadingHTTPServer` (listening with a backlog of
+`BACKLOG`, as real servers do, not socketserver's 5) with a handler that speaks HTTP/1.1
+keep-alive, reads `Content-Length` and chunked bodies (keeping at most the app's size limit,
+draining the rest so the client still gets its 400), and turns a `DropConnection` from the app
+into a closed socket with no response bytes at all.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .schema import EmulatorError
 from .signup import new_accesskey_token
 from .store import Store
 
+BACKLOG = 512  # connections the kernel queues before the server accepts them
 DRAIN_LIMIT = 64 * 1024 * 1024  # bytes read and discarded past the size limit before closing
 _PIECE = 65536
 
@@ -35,6 +37,9 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: 32 clients connecting at once got resets.
+    # Real servers listen with 128 or more (Linux's somaxconn caps it).
+    request_queue_size = BACKLOG
 
     def __init__(self, address: tuple[str, int], app: EmulatorApp, family: int) -> None:
         self.address_family = family

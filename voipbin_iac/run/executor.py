@@ -1,15 +1,17 @@
 """The executor: carries out a `Plan` through the API, change by change.
 
 Creates first (agents, then the teams that use them), then updates and adopts, deletes last
-(teams before the agents they used); the changes of a phase are independent and run with
-bounded concurrency (the client's token bucket paces them). Each change succeeds or fails on its
-own. A create whose outcome is unknown (the request went out, no answer came back) is never
-blindly repeated: after the create phase the executor re-lists that kind once and binds the
-resource such a create made (see `recovery.match_created`); only where there is none does it
-create again, and a create still unknown after the last round stays `unknown` (the apply log
-keeps it for the next run). Every write is announced in the apply log before it is sent; if the
-log cannot be written, no new change starts. A stop event (Ctrl-C, a lost lease) lets the writes
-in flight finish and skips the rest.
+(teams before the agents they used); the changes of a phase are independent and run
+concurrently: each passes the adaptive gate (`api.concurrency`: about rate x latency in flight,
+fewer after a 429, never more than `--concurrency`), and the client's token bucket paces them.
+Each change succeeds or fails on its own. A create whose outcome is unknown (the request went
+out, no answer came back) is never blindly repeated: after the create phase the executor
+re-lists that kind once and binds the resource such a create made (see
+`recovery.match_created`); only where there is none does it create again, and a create still
+unknown after the last round stays `unknown` (the apply log keeps it for the next run). Every
+write is announced in the apply log before it is sent; if the log cannot be written, no new
+change starts. A stop event (Ctrl-C, a lost lease) lets the writes in flight finish and skips
+the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from ..api.concurrency import AdaptiveConcurrency
 from ..api.protocol import AiApi
 from ..core.clock import Clock
 from ..core.kinds import BY_NAME, KINDS, Kind, Refs
@@ -41,9 +44,11 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class ExecOptions:
-    concurrency: int = 4
+    concurrency: int = 4  # writes in flight at most (the gate's ceiling without a `limiter`)
     create_rounds: int = 3  # tries for a create whose outcome stays unknown
     clock_skew: float = CLOCK_SKEW
+    # The adaptive gate the client reports its answers to; None: `concurrency` at all times.
+    limiter: AdaptiveConcurrency | None = None
 
 
 class Executor:
@@ -62,6 +67,8 @@ class Executor:
         self.stop = stop or threading.Event()
         self.progress = progress
         self.options = options or ExecOptions()
+        self.gate = self.options.limiter or AdaptiveConcurrency(
+            None, max(1, self.options.concurrency), clock=clock)
         self.taken = taken  # ids other manifests own: never bound to an unknown create
         self.log = logger or logging.getLogger("voipbin_iac.run")
         self._done = 0
@@ -93,6 +100,8 @@ class Executor:
         for kind in reversed(KINDS):
             deletes = [c for c in plan.changes if c.action == "delete" and c.kind == kind.name]
             outcomes += self._phase(deletes, self._delete)
+        if plan.changes:
+            self.log.info("apply: %s", self.gate.describe())
         return outcomes
 
     # -- phases ----------------------------------------------------------------------------
@@ -111,18 +120,19 @@ class Executor:
             return []
 
         def guarded(change: Change) -> Outcome:
-            halted = self._halted()
-            if halted:
-                return Outcome(change, "skipped", change.id, halted)
-            try:
-                outcome = work(change)
-            except IacError as exc:
-                reason = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
-                outcome = Outcome(change, "failed", change.id, reason)
+            with self.gate.slot():  # waits while the adaptive limit is in flight
+                halted = self._halted()
+                if halted:
+                    return Outcome(change, "skipped", change.id, halted)
+                try:
+                    outcome = work(change)
+                except IacError as exc:
+                    reason = f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+                    outcome = Outcome(change, "failed", change.id, reason)
             self._tick(outcome)
             return outcome
 
-        workers = max(1, min(self.options.concurrency, len(changes)))
+        workers = max(1, min(self.gate.ceiling, len(changes)))
         if workers == 1:
             return [guarded(c) for c in changes]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:

@@ -27,9 +27,17 @@ PAGE = 100
 
 def read_live(api: AiApi, manifest: Manifest, kinds: Iterable[Kind] = KINDS) -> LiveState:
     """Every live resource of the account, owned ones the listing missed included."""
+    kinds = tuple(kinds)
+    return complete(api, {kind.name: api.list(kind) for kind in kinds}, manifest, kinds)
+
+
+def complete(api: AiApi, listings: Mapping[str, Iterable[LiveResource]], manifest: Manifest,
+             kinds: Iterable[Kind] = KINDS) -> LiveState:
+    """The live state from listings of `kinds` (made earlier, perhaps while the files were
+    read): the owned resources they missed are fetched by id, as `read_live` does."""
     resources: dict[str, list[LiveResource]] = {}
     for kind in kinds:
-        listed = [r for r in api.list(kind) if not r.deleted]
+        listed = [r for r in listings[kind.name] if not r.deleted]
         seen = {r.id for r in listed}
         for key, entry in sorted(manifest.entries.get(kind.name, {}).items()):
             if entry.id not in seen:

@@ -2,8 +2,10 @@
 planning, executing, verifying and writing the manifest, in that order, with every failure
 leaving a true manifest behind (or, when even that cannot be written, the truth on stdout).
 
-The CLI builds the API client and the desired state and calls `plan` or `apply` here; nothing in
-this module prints or exits.
+The CLI builds the API client and calls `plan` or `apply` here with the desired state, or with
+a function that reads it: then the live listing starts first and goes on while the files are
+read (`earlyread`; an apply starts it once its locks are held). Nothing in this module prints or
+exits.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ..errors import FileError, IacError, RefusedError, SafetyError, StalePlanEr
 from ..state import applylog, files, lock, savedplan
 from ..state import manifest as manifests
 from . import ownership
+from .earlyread import EarlyRead, while_listing
 from .executor import ExecOptions, Executor, Progress
 from .livestate import read_live, refresh
 from .recovery import resolve_pending
@@ -64,12 +67,25 @@ class Planned:
     plan: Plan
     live: LiveState
     manifest: Manifest
+    desired: DesiredState | None = None
+
+
+Desired = DesiredState | Callable[[], DesiredState]  # the state, or a function that reads it
+
+
+def _start(api: AiApi, desired: Desired) -> tuple[DesiredState, EarlyRead | None]:
+    """The desired state; read while the account is listed when it is given as a function."""
+    if isinstance(desired, DesiredState):
+        return desired, None
+    early = EarlyRead(api)
+    return while_listing(early, desired), early
 
 
 def prepare(api: AiApi, desired: DesiredState, manifest_path: Path, *,
-            files_moved: bool = False, log: logging.Logger | None = None) -> Prepared:
+            files_moved: bool = False, log: logging.Logger | None = None,
+            early: EarlyRead | None = None) -> Prepared:
     """Read the manifest (with what an interrupted apply left), check whose it is, read the
-    live state and bind what unknown creates made. Read-only."""
+    live state (or complete the `early` one) and bind what unknown creates made. Read-only."""
     log = log or logging.getLogger("voipbin_iac.run")
     recorded = manifests.read(manifest_path)
     recovery = applylog.read(applylog.path_for(manifest_path))
@@ -85,18 +101,19 @@ def prepare(api: AiApi, desired: DesiredState, manifest_path: Path, *,
     warning = ownership.same_files_elsewhere(near, desired.resource_files, manifest_path)
     if warning:
         log.warning("%s", warning)
-    live = read_live(api, manifest)
+    live = early.live(manifest) if early is not None else read_live(api, manifest)
     ownership.check_account(manifest, live, manifest_path)
     manifest, _ = resolve_pending(manifest, recovery, live, near.elsewhere.owners)
     return Prepared(live, manifest, recorded, recovery, near)
 
 
-def plan(api: AiApi, desired: DesiredState, manifest_path: Path, options: PlanOptions, *,
+def plan(api: AiApi, desired: Desired, manifest_path: Path, options: PlanOptions, *,
          files_moved: bool = False, log: logging.Logger | None = None) -> Planned:
     """The plan for `desired` against the account. Read-only."""
-    ready = prepare(api, desired, manifest_path, files_moved=files_moved, log=log)
-    the_plan = build_plan(desired, ready.live, ready.manifest, options, ready.near.elsewhere)
-    return Planned(the_plan, ready.live, ready.manifest)
+    state, early = _start(api, desired)
+    ready = prepare(api, state, manifest_path, files_moved=files_moved, log=log, early=early)
+    the_plan = build_plan(state, ready.live, ready.manifest, options, ready.near.elsewhere)
+    return Planned(the_plan, ready.live, ready.manifest, state)
 
 
 @dataclass(frozen=True)
@@ -115,7 +132,7 @@ class ApplyRequest:
     account_lock: Callable[[], AbstractContextManager[object]] | None = None
 
 
-def apply(api: AiApi, desired: DesiredState, request: ApplyRequest, *,
+def apply(api: AiApi, desired: Desired, request: ApplyRequest, *,
           clock: Clock, confirm: Callable[[Plan], bool], stop: threading.Event | None = None,
           progress: Progress | None = None,
           log: logging.Logger | None = None) -> tuple[Plan, ApplyResult]:
@@ -131,7 +148,9 @@ def apply(api: AiApi, desired: DesiredState, request: ApplyRequest, *,
             (request.account_lock or contextlib.nullcontext)():
         if held.stale:
             log.warning("%s", held.stale)
-        ready = prepare(api, desired, path, files_moved=request.files_moved, log=log)
+        desired, early = _start(api, desired)  # after the locks: see `earlyread`
+        ready = prepare(api, desired, path, files_moved=request.files_moved, log=log,
+                        early=early)
         _settle(path, ready)  # true already, whatever happens next
         if request.saved is not None:
             savedplan.check(request.saved, desired, ready.manifest, request.account)

@@ -67,8 +67,13 @@ def nested_changes(path: tuple[str, ...], have: Any, want: Any,
     return [FieldChange(path_text(path), have, want, impact)]
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def shown(value: Any) -> Any:
     """A value as plans and manifests show it: JSON types, secrets as fingerprints."""
+    if type(value) in _PLAIN:  # most values: no ABC checks needed
+        return value
     if isinstance(value, Secret):
         return value.fingerprint
     if isinstance(value, tuple):
@@ -159,8 +164,9 @@ class Kind(ABC):
             if special is not None:
                 changes.extend(special)
                 continue
-            want, have = desired.fields.get(name, self.blank(name)), have_all.get(name)
-            if normal.same(shown(want), shown(have)):
+            want = desired.fields[name] if name in desired.fields else self.blank(name)
+            have = have_all.get(name)
+            if normal.identical(want, have) or normal.same(shown(want), shown(have)):
                 continue
             changes.extend(nested_changes((name,), shown(have), shown(want), self.impacts[name]))
         return tuple(self._masked(changes, desired))

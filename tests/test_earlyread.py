@@ -1,0 +1,170 @@
+"""Listing while the files are read (issue: performance): the live listing starts as soon as the
+connection is known, a bad desired file is reported without waiting for it, a listing error
+reads as before, and an apply lists only once it holds its lock.
+
+The listing is held at a gate in front of the emulator (released by the test), so each case is
+an exact interleaving, never a race against the clock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from voipbin_iac.api.client import Connection, VoipbinClient
+from voipbin_iac.core.clock import FakeClock
+from voipbin_iac.core.model import DesiredState
+from voipbin_iac.core.plan import PlanOptions
+from voipbin_iac.core.secret import Secret
+from voipbin_iac.desired.config import load
+from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
+from voipbin_iac.run import workflow
+from voipbin_iac.state import lock
+
+from .conftest import ENGINE_KEY, KEY, MODEL, Stack, agents_yaml
+
+ENV = {"OPENAI_API_KEY": ENGINE_KEY}
+
+
+class ListingGate:
+    """WSGI middleware that holds every `GET /v1.0/ais` until `release()`."""
+
+    def __init__(self, app: EmulatorApp) -> None:
+        self.app = app
+        self.holding = threading.Event()
+        self._open = threading.Event()
+
+    @property
+    def config(self) -> EmulatorConfig:
+        return self.app.config
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["REQUEST_METHOD"] == "GET" and environ["PATH_INFO"] == "/v1.0/ais":
+            self.holding.set()
+            assert self._open.wait(60), "the test never released the listing"
+        return self.app(environ, start_response)
+
+    def release(self) -> None:
+        self._open.set()
+
+
+@pytest.fixture
+def gated(make_stack: Callable[..., Stack]) -> Iterator[tuple[Stack, ListingGate]]:
+    """A stack whose CLI talks to a second server: the same app behind a `ListingGate`."""
+    stack = make_stack()
+    gate = ListingGate(stack.app)
+    server = EmulatorServer(gate).start()  # type: ignore[arg-type]
+    stack.env["VOIPBIN_API_BASE_URL"] = server.base_url
+    try:
+        yield stack, gate
+    finally:
+        gate.release()
+        server.stop()
+
+
+def spin(until: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not until():
+        assert time.monotonic() < deadline, f"never reached: {what}"
+        time.sleep(0)
+
+
+def listing_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("list:")]
+
+
+def test_the_listing_is_under_way_before_the_desired_files_are_read(
+        gated: tuple[Stack, ListingGate]) -> None:
+    stack, gate = gated
+    path = stack.write("agents.yaml", agents_yaml({"bot": {}}))
+
+    def read() -> DesiredState:
+        assert gate.holding.wait(30), "the listing had not started when the files were read"
+        gate.release()
+        return load([path], ENV)
+
+    client = VoipbinClient(Connection(stack.env["VOIPBIN_API_BASE_URL"], Secret(KEY)),
+                           clock=FakeClock(), rate_limit=None)
+    with client:
+        planned = workflow.plan(client, read, path.with_name("agents.manifest.yaml"),
+                                PlanOptions())
+    assert [c.action for c in planned.plan.changes] == ["create"]
+    assert planned.desired is not None and "bot" in planned.desired.agents
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_a_bad_desired_file_is_reported_without_waiting_for_the_listing(
+        gated: tuple[Stack, ListingGate], command: str) -> None:
+    stack, gate = gated
+    # The listing is held at the gate for the whole command: a command that waited for it
+    # before reporting the bad file would still be running when the join below gives up.
+    # (A FIFO would order the read after the listing's start, but the desired reader
+    # refuses anything that is not a regular file.)
+    path = stack.write(
+        "agents.yaml", f"version: 1\nagents:\n  bot:\n    engine_model: {MODEL}\n    nme: typo\n")
+    args = [command, str(path), *(["--yes"] if command == "apply" else [])]
+    results: list[Any] = []
+    runner = threading.Thread(target=lambda: results.append(stack.cli(*args)))
+    runner.start()
+    runner.join(30)  # a command that waited for the listing would wait for the gate
+    assert not runner.is_alive(), "the command waited for the listing"
+    result = results[0]
+    assert result.code == 1
+    assert "agents.yaml:5:5: agents.bot.nme: unknown field (did you mean 'name'?)" in result.err
+    assert "Traceback" not in result.err
+    gate.release()
+    spin(lambda: not listing_threads(), "the abandoned listing ended")
+    assert not (stack.workdir / "agents.manifest.yaml").exists()
+
+
+def test_a_listing_error_reads_as_it_did(stack: Stack) -> None:
+    path = stack.write("agents.yaml", agents_yaml({"bot": {}}))
+    result = stack.cli("plan", str(path), env={"VOIPBIN_API_KEY": "vb_wrong_key_0000000000"})
+    assert result.code == 1
+    assert "error: GET /ais answered 401 INVALID_CREDENTIALS" in result.err
+    assert "hint: VoIPBin refused the accesskey" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_a_bad_file_wins_over_a_missing_api_key(stack: Stack) -> None:
+    path = stack.write("agents.yaml", "version: 1\nagents:\n  bot:\n    nme: typo\n")
+    result = stack.cli("plan", str(path), env={"VOIPBIN_API_KEY": ""})
+    assert result.code == 1
+    assert "agents.bot.nme: unknown field" in result.err
+    assert "VOIPBIN_API_KEY is not set" not in result.err
+
+
+def test_an_apply_lists_only_once_it_holds_the_lock(stack: Stack) -> None:
+    path = stack.write("agents.yaml", agents_yaml({"bot": {}}))
+    manifest = path.with_name("agents.manifest.yaml")
+    stack.app.request_log.clear_log()
+    with lock.ApplyLock(lock.path_for(manifest)):
+        result = stack.cli("apply", str(path), "--yes")
+    assert result.code == 1 and "another apply is running" in result.err
+    assert len(stack.app.request_log) == 0  # not even a listing was sent
+    again = stack.cli("apply", str(path), "--yes")
+    assert again.code == 0, again.err
+
+
+def test_an_emulator_plan_with_a_bad_file_ends_cleanly(tmp_path: Path) -> None:
+    """`--emulator`: the abandoned listing runs in-process; the store closes only after it."""
+    import io
+
+    from voipbin_iac.cli import app as cli
+
+    state = tmp_path / "state.sqlite3"
+    with Store.open(state) as store:
+        store.ensure_accesskey("vb_emulator_demo")
+    path = tmp_path / "agents.yaml"
+    path.write_text("version: 1\nagents:\n  bot:\n    nme: typo\n")
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["plan", str(path), "--emulator", "--emulator-state", str(state)],
+                    stdout=out, stderr=err, env={"NO_COLOR": "1"})
+    assert code == 1 and "agents.bot.nme: unknown field" in err.getvalue()
+    assert "Traceback" not in err.getvalue() and "unexpected error" not in err.getvalue()
+    spin(lambda: not listing_threads(), "the abandoned listing ended")

@@ -1,0 +1,173 @@
+"""What the commands share: the desired files as a function, the manifest path, the client for
+the real API or the embedded emulator, the plan options, the confirmation prompt.
+
+Heavy modules (httpx, the emulator, the planner) are imported inside the functions that use
+them, so that `--help` and `validate` never load them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from argparse import Namespace
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import IacError, RefusedError, UsageError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..api.client import Connection, VoipbinClient
+    from ..api.concurrency import LatencyObserver
+    from ..core import render
+    from ..core.model import DesiredState
+    from ..core.plan import PlanOptions
+    from ..emulator.assistant import AssistantScript
+    from .app import Console
+
+EMULATOR_KEY = "vb_emulator_demo"  # `--emulator` always acts as this one demo customer
+EMULATOR_URL = "http://emulator.invalid/v1.0"
+MAX_CONCURRENCY = 256  # a worker thread per write that may be in flight
+
+
+def files_given(args: Namespace) -> list[str]:
+    files = [*args.files, *args.more_files]
+    if not files:
+        raise UsageError(f"{args.command}: no desired-state file given",
+                         hint=f"voipbin-iac {args.command} agents.yaml")
+    return files
+
+
+def read_desired(files: list[str], console: Console, *,
+                 missing_env_ok: bool = False) -> DesiredState:
+    from ..desired import config
+
+    state = config.load(files, console.env, missing_env_ok=missing_env_ok)
+    for agent in state.agents.values():
+        console.redactor.add(agent.fields["engine_key"])
+    for name, value in state.env_used.items():
+        console.redactor.add(value, label=f"${{env:{name}}}")
+    for warning in state.warnings:
+        console.err(f"warning: {warning}")
+    return state
+
+
+def reader(files: list[str], console: Console) -> Callable[[], DesiredState]:
+    """The desired files as a function: the workflow reads them while the account is listed."""
+    return lambda: read_desired(files, console)
+
+
+def desired_source(args: Namespace,
+                   read: Callable[[], DesiredState]) -> DesiredState | Callable[[], DesiredState]:
+    """What the workflow gets: the reading function, so the account is listed meanwhile; with
+    `--emulator`, the state already read, because the embedded emulator unseals its answers
+    with the secrets known when it answers, and the desired files' `${env:...}` values are
+    among them (a listing begun earlier would come back sealed and show false changes)."""
+    return read() if args.emulator else read
+
+
+def manifest_path(args: Namespace, files: list[str]) -> Path:
+    """`--manifest`, else beside the last file that holds more than `tests:` (a file of
+    conversation tests never names the manifest)."""
+    if args.manifest:
+        return Path(args.manifest)
+    from ..desired.tests import only_tests
+    from ..state import manifest as manifests
+
+    named = [f for f in files if not only_tests(Path(f))] or files
+    return manifests.path_for(named[-1])
+
+
+@contextlib.contextmanager
+def client_for(args: Namespace, console: Console, *, observer: LatencyObserver | None = None,
+               connections: int = 0) -> Iterator[tuple[VoipbinClient, str]]:
+    """The client for the real API, or for the embedded emulator with `--emulator`."""
+    check_rate(args.rate_limit)
+    timeout = args.timeout
+    if not math.isfinite(timeout) or not 0 < timeout <= 3600:
+        raise UsageError(f"--timeout {timeout:g}: give seconds, more than 0 and at most 3600")
+    from ..api.client import Connection, VoipbinClient, connection_from_env
+    from ..core.secret import Secret
+
+    with contextlib.ExitStack() as stack:
+        transport: httpx.BaseTransport | None = None
+        if args.emulator:
+            from . import embedded
+
+            transport = embedded.open_transport(
+                args.emulator_state, args.rate_limit or None, console.clock, stack,
+                secrets=console.redactor.values,
+                assistant=assistant_script(getattr(args, "assistant_script", None)))
+            connection = Connection(EMULATOR_URL, Secret(EMULATOR_KEY))
+            target = f"the embedded emulator ({args.emulator_state})"
+        else:
+            connection = connection_from_env(console.env, need_key=args.command != "signup")
+            target = connection.base_url
+        client = VoipbinClient(connection, transport=transport, clock=console.clock,
+                               rate_limit=args.rate_limit or None, timeout=args.timeout,
+                               redactor=console.redactor, observer=observer,
+                               connections=connections)
+        stack.callback(client.close)
+        yield client, target
+
+
+def assistant_script(path: str | None) -> AssistantScript | None:
+    """The emulator assistant's script (`--assistant-script`), checked, or None."""
+    if not path:
+        return None
+    from ..emulator import assistant
+
+    return assistant.load(path)
+
+
+def account_of(connection: Connection) -> str:
+    from ..run import workflow
+
+    return workflow.account_of(connection.base_url, connection.accesskey.reveal())
+
+
+def check_rate(rate: float) -> None:
+    if not math.isfinite(rate) or (rate != 0 and not 0.01 <= rate <= 10_000):
+        raise UsageError(f"--rate-limit {rate:g}: give requests per second between 0.01 and "
+                         "10000, or 0 for no limit")
+
+
+def context(files: list[str], target: str, console: Console) -> render.Context:
+    from ..core import render
+
+    return render.Context(files=tuple(files), target=target, color=console.color)
+
+
+def plan_options(args: Namespace) -> PlanOptions:
+    from ..core.plan import PlanOptions
+
+    return PlanOptions(prune=args.prune, targets=frozenset(args.target),
+                       excludes=frozenset(args.exclude))
+
+
+def ask(console: Console, question: str) -> bool:
+    if not console.interactive():
+        raise RefusedError("no terminal to confirm on", hint="pass --yes to go ahead without "
+                                                             "asking (as CI does)")
+    console.stderr.write(f"{question} Only 'yes' goes ahead: ")
+    console.stderr.flush()
+    return console.stdin.readline().strip() == "yes"
+
+
+@contextlib.contextmanager
+def files_first(read: Callable[[], DesiredState]) -> Iterator[None]:
+    """Setting up the connection (or reading a saved plan) before the desired files are read:
+    if that fails, the files are read first, so a problem in them is still what is reported
+    (as when they were read before anything else)."""
+    try:
+        yield
+    except IacError:
+        read()
+        raise
+
+
+def logger() -> logging.Logger:
+    return logging.getLogger("voipbin_iac")
