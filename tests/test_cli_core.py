@@ -252,11 +252,11 @@ def test_ctrl_c_at_the_confirmation_prompt_aborts_at_once(tmp_path: Path) -> Non
     import os
     import pty
     import select
-    import shutil
     import sys
 
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    example = tmp_path / "examples" / "agents.yaml"
+    from .conftest import copy_examples
+
+    example = copy_examples(tmp_path)
     state = tmp_path / "emulator.sqlite3"
     pid, fd = pty.fork()
     if pid == 0:  # the child: the CLI on a terminal, asking for confirmation

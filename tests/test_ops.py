@@ -230,10 +230,9 @@ def test_progress_shows_at_default_verbosity_on_stderr(stack: Stack) -> None:
 
 
 def test_quick_start_runs_on_the_embedded_emulator(tmp_path: Path) -> None:
-    import shutil
+    from .conftest import copy_examples
 
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    example = tmp_path / "examples" / "agents.yaml"
+    example = copy_examples(tmp_path)
     state = tmp_path / "emulator.sqlite3"
     env = {"NO_COLOR": "1"}  # no VOIPBIN_API_KEY, no OPENAI_API_KEY: the example's fallback
     args = ["--emulator", "--emulator-state", str(state)]
