@@ -45,7 +45,7 @@ from ..state import manifest as manifests
 from ..state import savedplan
 from ..state.files import write_atomic
 from ..state.lease import AccountLease, LeaseGuard
-from . import testcmd
+from . import invocation, testcmd
 from .completion import script as completion_script
 from .locking import account_lease, lease_settings
 from .progress import ProgressLine
@@ -92,7 +92,14 @@ def _desired(files: list[str], console: Console, *,
 
 def _manifest_path(args: Namespace, files: list[str],
                    desired: DesiredState | None = None) -> Path:
-    return testcmd.manifest_path(args, files, desired)  # a file of only `tests:` names none
+    return invocation.manifest_path(args, files, desired)  # a file of only `tests:` names none
+
+
+def _begin(args: Namespace, console: Console, files: list[str],
+           desired: DesiredState | None = None, *, saved_plan: str | None = None) -> None:
+    """What the command works on: hints repeat it, and the emulator's state is found from it."""
+    console.invocation = invocation.of(args, files, saved_plan=saved_plan)
+    args.state_path = invocation.emulator_state(args, files, desired)
 
 
 @contextlib.contextmanager
@@ -105,10 +112,11 @@ def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, 
     with contextlib.ExitStack() as stack:
         transport = None
         if args.emulator:
+            state = getattr(args, "state_path", None) or invocation.emulator_state(args, [])
             try:
-                store = Store.open(args.emulator_state, clock=console.clock)
+                store = Store.open(state, clock=console.clock)
             except EmulatorError as exc:
-                raise IacError(f"emulator state {args.emulator_state}: {exc}",
+                raise IacError(f"emulator state {state}: {exc}",
                                hint="point --emulator-state at a new file, or delete the "
                                     "damaged one") from None
             stack.callback(store.close)
@@ -118,7 +126,7 @@ def _client(args: Namespace, console: Console) -> Iterator[tuple[VoipbinClient, 
                                     assistant=_assistant(getattr(args, "assistant_script", None)))
             transport = EmulatorTransport(EmulatorApp(store, limits, console.clock))
             connection = Connection(EMULATOR_URL, Secret(EMULATOR_KEY))
-            target = f"the embedded emulator ({args.emulator_state})"
+            target = f"the embedded emulator ({state})"
         else:
             connection = connection_from_env(console.env, need_key=args.command != "signup")
             target = connection.base_url
@@ -144,8 +152,15 @@ def _check_rate(rate: float) -> None:
                          "10000, or 0 for no limit")
 
 
-def _context(files: list[str], target: str, console: Console) -> render.Context:
-    return render.Context(files=tuple(files), target=target, color=console.color)
+def _context(files: list[str], target: str, console: Console, *,
+             artifact: bool = False) -> render.Context:
+    """How to render for this console; `artifact`: where the full plan is when a Markdown
+    plan is cut to fit a pull-request comment (the CI run's artifact, or the command)."""
+    full = ""
+    if artifact:
+        full = render.full_plan_note(console.env, console.invocation.command("plan"))
+    return render.Context(files=tuple(files), target=target, color=console.color,
+                          full_plan=full)
 
 
 def _options(args: Namespace) -> PlanOptions:
@@ -159,13 +174,21 @@ def _ask(console: Console, question: str) -> bool:
                                                              "asking (as CI does)")
     console.stderr.write(f"{question} Only 'yes' goes ahead: ")
     console.stderr.flush()
-    return console.stdin.readline().strip() == "yes"
+    try:
+        answer = console.stdin.readline()
+    except KeyboardInterrupt:  # Ctrl-C at the prompt is a "no": nothing has changed yet
+        answer = ""
+    if not answer.endswith("\n"):  # Ctrl-C or Ctrl-D left the cursor on the prompt's line
+        console.stderr.write("\n")
+        console.stderr.flush()
+    return answer.strip() == "yes"
 
 
 # -- commands --------------------------------------------------------------------------------
 
 def validate(args: Namespace, console: Console) -> int:
     files = _files(args)
+    _begin(args, console, files)
     problems: set[Problem] = set()
     shown: set[str] = set()
     for group in overlays.groups(files, args.base, each=args.each):
@@ -182,10 +205,11 @@ def validate(args: Namespace, console: Console) -> int:
             if warning not in shown:  # a base's warning once, however many overlays
                 shown.add(warning)
                 console.err(f"warning: {warning}")
-        tests = f"{len(suite.tests)} tests, " if suite and suite.tests else ""
-        console.out(f"ok: {', '.join(visible(f) for f in group)}: {len(state.agents)} agents, "
-                    f"{tests}"
-                    f"{len(state.warnings)} warnings\n")
+        tests = f"{render.plural(len(suite.tests), 'test')}, " if suite and suite.tests else ""
+        teams = f"{render.plural(len(state.teams), 'team')}, " if state.teams else ""
+        console.out(f"ok: {', '.join(visible(f) for f in group)}: "
+                    f"{render.plural(len(state.agents), 'agent')}, {teams}{tests}"
+                    f"{render.plural(len(state.warnings), 'warning')}\n")
     if problems:
         raise ConfigError(sorted(problems))
     return 0
@@ -194,33 +218,43 @@ def validate(args: Namespace, console: Console) -> int:
 def plan(args: Namespace, console: Console) -> int:
     files = _files(args)
     desired = _desired(files, console)
+    _begin(args, console, files, desired)
     path = _manifest_path(args, files, desired)
     with _client(args, console) as (client, target):
         planned = workflow.plan(client, desired, path, _options(args),
                                 files_moved=args.files_moved, log=_logger())
         the_plan = planned.plan
         if args.out:
+            recorded = savedplan.Recorded(tuple(files), str(path),
+                                          args.state_path if args.emulator else None)
             savedplan.save(Path(args.out), the_plan, desired, planned.manifest, _options(args),
-                           _account(client.connection))
-    ctx = _context(files, target, console)
-    text = {"text": render.text, "markdown": render.markdown}.get(args.format)
-    console.out(text(the_plan, ctx) if text else render.json_text(the_plan))
+                           _account(client.connection), recorded)
+    ctx = _context(files, target, console, artifact=True)
+    if args.format == "markdown":
+        console.show(render.markdown(the_plan, ctx))
+    elif args.format == "text":
+        console.show(render.text(the_plan, ctx, quiet=console.quiet))
+    else:
+        console.out(render.json_text(the_plan))
     if args.out:
         console.err(f"saved the plan to {args.out}; apply it with "
-                    f"`voipbin-iac apply {' '.join(files)} --plan {args.out}`")
+                    f"`{console.invocation.command('apply', '--plan', args.out)}`")
     return 2 if args.detailed_exitcode and the_plan.has_changes else 0
 
 
 def apply(args: Namespace, console: Console) -> int:
-    files = _files(args)
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if args.plan and (args.prune or args.target or args.exclude):
         raise UsageError("--plan applies the saved plan as it is: --prune, --target and "
                          "--exclude belong to the `plan --out` that made it")
+    console.invocation = invocation.of(args, [*args.files, *args.more_files],
+                                       saved_plan=args.plan)
+    saved = savedplan.load(Path(args.plan)) if args.plan else None
+    files = invocation.from_saved_plan(args, saved) if saved else _files(args)
     settings = lease_settings(args)
     desired = _desired(files, console)
-    saved = savedplan.load(Path(args.plan)) if args.plan else None
+    _begin(args, console, files, desired, saved_plan=args.plan)
     with _client(args, console) as (client, target):
         ctx = _context(files, target, console)
         lease = account_lease(args, settings, console, client, files)
@@ -239,8 +273,9 @@ def apply(args: Namespace, console: Console) -> int:
         with _interruptible(console, lease) as interrupt:
 
             def confirm(the_plan: Plan) -> bool:
-                shown = render.text(the_plan, ctx)
-                (console.err if args.format == "json" else console.out)(shown)
+                if not (args.yes and console.quiet):  # -q --yes: the summary says it
+                    shown = console.invocation.complete(render.text(the_plan, ctx))
+                    (console.err if args.format == "json" else console.out)(shown)
                 if args.yes or _ask(console, f"Apply these changes to {target}?"):
                     interrupt.running.set()
                     return True
@@ -251,13 +286,13 @@ def apply(args: Namespace, console: Console) -> int:
                                               progress=progress, log=_logger())
         line.finish()
         if not the_plan.has_changes and args.format == "text":
-            console.out(render.text(the_plan, ctx))
+            console.show(render.text(the_plan, ctx, quiet=console.quiet))
         if args.format == "json":
             console.out(json.dumps({"plan": json.loads(render.json_text(the_plan)),
                                     "result": json.loads(render.result_json(result))},
                                    indent=2) + "\n")
         elif the_plan.has_changes:
-            console.out(render.result_text(result, ctx))
+            console.show(render.result_text(result, ctx, quiet=console.quiet))
         if lease is not None and lease.lost:
             raise LockError(f"the account lock was lost: {lease.lost}; the apply stopped before "
                             "its next change and the manifest records what was done",
@@ -313,6 +348,7 @@ def _interruptible(console: Console, lease: AccountLease | None = None) -> Itera
 
 
 def export_(args: Namespace, console: Console) -> int:
+    _begin(args, console, [])
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise UsageError(f"{args.out} exists", hint="pass --overwrite to replace it")
     with _client(args, console) as (client, target):
@@ -346,17 +382,23 @@ def export_(args: Namespace, console: Console) -> int:
     return 0
 
 
-def _single_file_desired(args: Namespace, console: Console) -> DesiredState | None:
-    path = Path(args.file)
-    if not path.exists():
-        console.err(f"warning: {path} does not exist; recording in its manifest anyway")
-        return None
-    return _desired([str(path)], console)
+def _option_files(args: Namespace, console: Console) -> tuple[list[str], DesiredState | None]:
+    """The `-f` files of a single-key command and, when they all exist, their desired state."""
+    files = invocation.option_files(args)
+    missing = [f for f in files if not Path(f).exists()]
+    desired = None
+    if missing:
+        console.err(f"warning: {', '.join(missing)} does not exist; recording in "
+                    f"{_manifest_path(args, files)} anyway")
+    else:
+        desired = _desired(files, console)
+    _begin(args, console, files, desired)
+    return files, desired
 
 
 def import_(args: Namespace, console: Console) -> int:
-    desired = _single_file_desired(args, console)
-    path = _manifest_path(args, [args.file])
+    files, desired = _option_files(args, console)
+    path = _manifest_path(args, files, desired)
     agent = desired.get(args.key) if desired else None
     with _client(args, console) as (client, _):
         done = ops.import_ai(client, path, args.key, args.id, agent,
@@ -366,20 +408,22 @@ def import_(args: Namespace, console: Console) -> int:
     console.out(f"{args.key} {verb} {noun} {done.entry.id} ({done.entry.name}): "
                 f"{done.entry.sip_uri or 'no direct hash yet'}\n")
     if desired is not None and agent is None:
-        console.err(f"warning: {args.key} is not in {args.file}: add it, or `apply --prune` "
-                    "will delete this AI")
+        console.err(f"warning: {args.key} is not in {', '.join(files)}: add it, or "
+                    f"`voipbin-iac apply --prune` will delete this {noun}")
     return 0
 
 
 def rotate(args: Namespace, console: Console) -> int:
     settings = lease_settings(args)
-    path = _manifest_path(args, [args.file])
+    files = invocation.option_files(args)
+    _begin(args, console, files)
+    path = _manifest_path(args, files)
     _, entry = ops.owned_entry(manifests.read(path), path, args.key)
     if not args.yes and not _ask(console, f"Rotate {args.key}? {entry.sip_uri} stops working "
                                           "at once."):
         raise RefusedError("rotate cancelled; nothing was changed")
     with _client(args, console) as (client, _):
-        lease = account_lease(args, settings, console, client, [args.file])
+        lease = account_lease(args, settings, console, client, files)
         done = ops.rotate(client, path, args.key,
                           account_lock=None if lease is None else (lambda: lease))
     console.out(f"{args.key}: new SIP URI {done.new_uri}\n")
@@ -396,7 +440,9 @@ def _call_line(key: str, done: ops.Called) -> str:
 
 def call(args: Namespace, console: Console) -> int:
     """Exit 0 when VoIPBin reports the call answered, 1 otherwise."""
-    path = _manifest_path(args, [args.file])
+    files = invocation.option_files(args)
+    _begin(args, console, files)
+    path = _manifest_path(args, files)
     with _client(args, console) as (client, _):
         done = ops.call(client, manifests.read(path), path, args.key, args.source,
                         clock=console.clock)
@@ -410,6 +456,7 @@ def signup(args: Namespace, console: Console) -> int:
     if not args.accept_tos:
         raise UsageError("VoIPBin requires accepting its terms of service",
                          hint="read them at https://voipbin.net and pass --accept-tos")
+    _begin(args, console, [])
     with _client(args, console) as (client, target):
         done = ops.signup(client, args.email, args.name)
     console.stdout.write(f"export VOIPBIN_API_KEY={done.accesskey}\n")  # shown once, on purpose
@@ -427,7 +474,9 @@ def signup(args: Namespace, console: Console) -> int:
 
 
 def manifest(args: Namespace, console: Console) -> int:
-    path = _manifest_path(args, [args.file])
+    files = invocation.option_files(args)
+    _begin(args, console, files)
+    path = _manifest_path(args, files)
     if not path.exists():
         raise UsageError(f"no manifest at {path}", hint="run `voipbin-iac apply` first")
     console.out(manifests.render(manifests.read(path), args.format))
