@@ -321,7 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("completion", help="print a shell completion script")
-    p.add_argument("shell", choices=("bash", "zsh"))
+    p.add_argument("shell", choices=("bash", "zsh", "keys"),
+                   help="the shell; `keys` prints the agent and team keys of the files (what "
+                        "the script completes KEY, --target and --exclude with)")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="with keys: desired-state files (default: agents.yaml)")
     return parser
 
 

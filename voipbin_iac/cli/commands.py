@@ -46,6 +46,7 @@ from ..state import savedplan
 from ..state.files import write_atomic
 from ..state.lease import AccountLease, LeaseGuard
 from . import invocation, testcmd
+from .completion import keys as completion_keys
 from .completion import script as completion_script
 from .locking import account_lease, lease_settings
 from .progress import ProgressLine
@@ -522,7 +523,14 @@ def test(args: Namespace, console: Console) -> int:
 
 
 def completion(args: Namespace, console: Console, parser: ArgumentParser) -> int:
-    console.out(completion_script(parser, args.shell))
+    if args.shell == "keys":
+        console.out("".join(f"{key}\n" for key in completion_keys(args.files or
+                                                                  [invocation.DEFAULT_FILE])))
+    elif args.files:
+        raise UsageError(f"completion {args.shell} takes no FILE",
+                         hint="voipbin-iac completion keys FILE... prints keys")
+    else:
+        console.out(completion_script(parser, args.shell))
     return 0
 
 
