@@ -1,7 +1,7 @@
 """Installing voipbin-iac as a user would, offline: a copy of the repository's tracked files, and
 a virtual environment in which `pip` and `voipbin-iac` are what the README's commands run.
 
-The environment is built once per session. It has no pip of its own: `pip` on its PATH is a
+Each test gets a new environment. It has no pip of its own: `pip` on its PATH is a
 shim that runs this interpreter's pip for that environment with `--no-index --no-deps
 --no-build-isolation`, so `pip install .` and `pip install ./some.whl` build and install from
 local files only (nothing leaves the machine), and the dependencies come from this
@@ -86,8 +86,10 @@ class ToolEnv:
                               timeout=timeout)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def tool_env(tmp_path_factory: pytest.TempPathFactory) -> ToolEnv:
+    """A fresh environment for each test (it takes a second): what one test installed must
+    not make another's install look as if it worked."""
     if os.environ.get(NESTED):
         pytest.skip("already inside a suite run by a test")
     base = tmp_path_factory.mktemp("toolenv")
