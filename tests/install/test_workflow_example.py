@@ -129,13 +129,12 @@ def runner(tool_env: ToolEnv, tmp_path: Path) -> Iterator[Runner]:
         store.close()
 
 
-def test_the_default_install_is_the_wheel_the_readme_builds(runner: Runner) -> None:
+def test_the_pull_request_and_merge_jobs_run_as_written(runner: Runner) -> None:
+    # The default install is the wheel the README says to build, not a PyPI requirement.
     default = runner.workflow["env"]["VOIPBIN_IAC"]
     assert (runner.repo / default).is_file(), sorted(p.name for p in runner.repo.rglob("*.whl"))
-    assert "==" not in default  # not a PyPI requirement: voipbin-iac is not on PyPI
+    assert "==" not in default
 
-
-def test_the_pull_request_and_merge_jobs_run_as_written(runner: Runner) -> None:
     # The pull request: validate, plan to Markdown, comment, no --emulator anywhere.
     plan = runner.job("plan")
     assert [code for _, code, _ in plan] == [0, 0, 0, 0], plan
