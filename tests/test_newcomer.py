@@ -468,3 +468,13 @@ def test_readme_tells_users_what_to_ignore() -> None:
     assert block, "the README shows no .gitignore lines"
     assert "*.apply.jsonl" in block.group(1) and "*.lock" in block.group(1)
     assert ".voipbin-emulator.sqlite3" in block.group(1)
+
+
+def test_quiet_conversation_tests_print_the_summary(stack: Stack, example: Path) -> None:
+    state = stack.path("emulator.sqlite3")
+    emulator = ["--emulator", "--emulator-state", state]
+    assert stack.cli("apply", str(example), *emulator, "--yes", "-q").code == 0
+    tests = str(example.parent / "agents.tests.yaml")
+    result = stack.cli("test", str(example), tests, *emulator, "-q")
+    assert result.code == 0 and result.err == ""
+    assert result.out.startswith("Tests: 3 passed, 0 failed") and result.out.count("\n") == 1
