@@ -61,3 +61,7 @@ def test_ci_runs_the_quick_start_then_the_test_command_in_its_clone() -> None:
     assert commands == [TEST_COMMAND, quick_start(), TEST_COMMAND]
     assert lines[-1] == TEST_COMMAND
     assert not any("cd " in line for line in lines[lines.index(quick_start()):])  # same clone
+    # `set -e` ignores a failure inside an `&&` list: each but the last is checked after it
+    for at, line in enumerate(lines[:-1]):
+        if line in (TEST_COMMAND, quick_start()):
+            assert lines[at + 1] == "[ $? -eq 0 ] || exit 1", line
