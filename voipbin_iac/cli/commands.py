@@ -173,9 +173,9 @@ def _ask(console: Console, question: str) -> bool:
     if not console.interactive():
         raise RefusedError("no terminal to confirm on", hint="pass --yes to go ahead without "
                                                              "asking (as CI does)")
-    console.stderr.write(f"{question} Only 'yes' goes ahead: ")
-    console.stderr.flush()
-    try:
+    try:  # the question is asked inside: a Ctrl-C once it shows is an answer
+        console.stderr.write(f"{question} Only 'yes' goes ahead: ")
+        console.stderr.flush()
         answer = console.stdin.readline()
     except KeyboardInterrupt:  # Ctrl-C at the prompt is a "no": nothing has changed yet
         answer = ""
