@@ -126,11 +126,27 @@ def stack(make_stack: Callable[..., Stack]) -> Stack:
     return make_stack()
 
 
+# The files git tracks under examples/ (tests/test_newcomer.py keeps this equal to
+# `git ls-files examples`). Never the whole directory: the README's quick start leaves a
+# manifest, an apply log, a lock and the emulator's state beside agents.yaml, and a copy of
+# those would make every test that starts from the example start from "every AI gone".
+EXAMPLE_FILES = ("agents.tests.yaml", "agents.yaml", "emulator-assistant.yaml",
+                 "github-actions/voipbin-iac.yml", "prompts/booking.txt")
+
+
+def copy_examples(dest: Path, root: Path = ROOT) -> Path:
+    """Copy the tracked example files of `root` to `dest/examples`; return its agents.yaml."""
+    for name in EXAMPLE_FILES:
+        target = dest / "examples" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / "examples" / name, target)
+    return dest / "examples" / "agents.yaml"
+
+
 @pytest.fixture
 def example(stack: Stack) -> Path:
-    """A copy of examples/ in the stack's work directory; returns the agents.yaml path."""
-    shutil.copytree(ROOT / "examples", stack.workdir / "examples")
-    return stack.workdir / "examples" / "agents.yaml"
+    """The tracked files of examples/ in the stack's work directory; returns agents.yaml."""
+    return copy_examples(stack.workdir)
 
 
 def agents_yaml(agents: dict[str, dict[str, Any]], *, defaults: dict[str, Any] | None = None,

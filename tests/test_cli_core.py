@@ -253,15 +253,17 @@ def test_unwritable_places_are_one_clear_line(stack: Stack, example: Path) -> No
     assert result.code == 1 and "init_prompt_file" in result.err
 
 
-def test_ctrl_c_at_the_confirmation_prompt_aborts_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("key", [b"\x03", b"\x04"], ids=["ctrl-c", "ctrl-d"])
+def test_ctrl_c_or_d_at_the_confirmation_prompt_cancels_at_once(tmp_path: Path,
+                                                                key: bytes) -> None:
     import os
     import pty
     import select
-    import shutil
     import sys
 
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    example = tmp_path / "examples" / "agents.yaml"
+    from .conftest import copy_examples
+
+    example = copy_examples(tmp_path)
     state = tmp_path / "emulator.sqlite3"
     pid, fd = pty.fork()
     if pid == 0:  # the child: the CLI on a terminal, asking for confirmation
@@ -284,10 +286,12 @@ def test_ctrl_c_at_the_confirmation_prompt_aborts_at_once(tmp_path: Path) -> Non
         return seen
 
     read_until(b"Only 'yes' goes ahead")
-    os.write(fd, b"\x03")  # Ctrl-C at the prompt
-    rest = read_until(b"interrupted")
+    os.write(fd, key)  # Ctrl-C or Ctrl-D at the prompt
+    rest = read_until(b"nothing was changed")
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 1
-    assert b"error: interrupted" in rest and b"Traceback" not in rest
+    # on a line of its own, not after the question
+    assert b"\nerror: apply cancelled; nothing was changed" in rest, rest
+    assert b"Traceback" not in rest
     assert not example.with_name("agents.manifest.yaml").exists()  # nothing was applied

@@ -106,11 +106,11 @@ def test_apply_smoke_calls_each_created_or_changed_agent(stack: Stack) -> None:
     path = stack.write("agents.yaml", agents_yaml({"a": {}, "b": {}}))
     result = stack.cli("apply", str(path), "--yes", "--smoke")
     assert result.code == 0, result.err
-    assert result.out.count("smoke:") == 2 and result.out.count("replied") == 2
+    assert result.out.count("smoke pass") == 2 and result.out.count("replied") == 2
     path.write_text(agents_yaml({"a": {"detail": "x"}, "b": {}}))
     second = stack.cli("apply", str(path), "--yes", "--smoke")
     assert second.code == 0, second.err
-    assert second.out.count("smoke:") == 1 and "smoke: a:" in second.out
+    assert second.out.count("smoke pass") == 1 and "smoke pass  a:" in second.out
 
 
 def test_manifest_formats_and_schema(stack: Stack) -> None:
@@ -199,7 +199,7 @@ def test_quiet_and_verbose(stack: Stack) -> None:
     path.write_text(agents_yaml({f"a{i}": {"detail": "x"} for i in range(6)},
                                 extra="safety:\n  max_change_percent: 100\n"))
     loud = stack.cli("apply", str(path), "--yes", "-vv")
-    assert "DEBUG: PUT /ais/" in loud.err and "apply: 6/6 done" in loud.err
+    assert "debug: PUT /ais/" in loud.err and "apply: 6/6 done" in loud.err
 
 
 def test_apply_json_result(stack: Stack) -> None:
@@ -230,10 +230,9 @@ def test_progress_shows_at_default_verbosity_on_stderr(stack: Stack) -> None:
 
 
 def test_quick_start_runs_on_the_embedded_emulator(tmp_path: Path) -> None:
-    import shutil
+    from .conftest import copy_examples
 
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    example = tmp_path / "examples" / "agents.yaml"
+    example = copy_examples(tmp_path)
     state = tmp_path / "emulator.sqlite3"
     env = {"NO_COLOR": "1"}  # no VOIPBIN_API_KEY, no OPENAI_API_KEY: the example's fallback
     args = ["--emulator", "--emulator-state", str(state)]

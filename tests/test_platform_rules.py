@@ -280,8 +280,8 @@ def test_each_overlay_is_validated_over_the_base_beside_it(envs: Path) -> None:
     base, prod, dev = (str(envs / f) for f in ("base.yaml", "prod.yaml", "dev.yaml"))
     code, out, err = _validate("--each", "--allow-missing-env", base, prod, dev)
     assert code == 0, err
-    assert out == f"ok: {base}, {prod}: 2 agents, 1 warnings\nok: {base}, {dev}: 2 agents, " \
-                  "1 warnings\n"
+    assert out == f"ok: {base}, {prod}: 2 agents, 1 warning\nok: {base}, {dev}: 2 agents, " \
+                  "1 warning\n"
     assert err.count("OPENAI_API_KEY is not set") == 1  # the base's warning once
 
 
@@ -295,7 +295,7 @@ def test_an_explicit_base_and_a_base_alone(envs: Path) -> None:
     code, out, _ = _validate("--each", "--base", base, base, str(moved), env=key)
     assert (code, out) == (0, f"ok: {base}, {moved}: 2 agents, 0 warnings\n")
     code, out, _ = _validate("--each", base, env=key)  # only the base changed
-    assert (code, out) == (0, f"ok: {base}: 1 agents, 0 warnings\n")
+    assert (code, out) == (0, f"ok: {base}: 1 agent, 0 warnings\n")
 
 
 def test_without_each_the_bases_come_first(envs: Path) -> None:
@@ -325,5 +325,5 @@ def test_the_pre_commit_hook_checks_overlays_over_their_base(envs: Path) -> None
     (envs / "prod.yaml").write_text("version: 1\ndefaults:\n  engine_model: openai.gpt-5\n")
     code, out, err = _validate(*argv, dev, prod)
     assert code == 0, err
-    assert out == f"ok: {base}, {dev}: 1 agents, 1 warnings\nok: {base}, {prod}: 1 agents, " \
-                  "1 warnings\n"
+    assert out == f"ok: {base}, {dev}: 1 agent, 1 warning\nok: {base}, {prod}: 1 agent, " \
+                  "1 warning\n"

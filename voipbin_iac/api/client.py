@@ -38,6 +38,7 @@ from ..errors import (
     TransportError,
     UsageError,
 )
+from . import failures
 from .concurrency import LatencyObserver
 from .ratelimit import PLATFORM_RATE, TokenBucket, client_burst
 from .redact import Redactor
@@ -50,21 +51,6 @@ _ID = re.compile("/" + _UUID.pattern)
 # Statuses from a proxy in front of VoIPBin (502-504, and Cloudflare's 520-524): the request may
 # or may not have reached VoIPBin. Safe to repeat for GET/PUT/DELETE; an unknown outcome for POST.
 _GATEWAY = frozenset({502, 503, 504, 520, 521, 522, 523, 524})
-_HINTS = {
-    401: "VoIPBin refused the accesskey: check VOIPBIN_API_KEY (create a key in the VoIPBin "
-         "console or with `voipbin-iac signup`), or try the tool with --emulator",
-    403: "the object belongs to another customer or the account is frozen: check that "
-         "VOIPBIN_API_KEY is the key of the account this file manages",
-    404: "it no longer exists (deleted elsewhere?): run `voipbin-iac plan` again",
-    429: "VoIPBin's rate limit held: lower --rate-limit or --concurrency, or run again later",
-    500: "VoIPBin answers a write with 500, naming no field, when it rejects an argument: an "
-         "engine_model whose vendor it does not know, a type other than normal or insight, a "
-         "tts_type or stt_type outside their lists, a rag_id of a knowledge base that does not "
-         "exist (or was deleted), or an init_prompt over 65,535 bytes of UTF-8 (for a team: a "
-         "member structure it refuses); check those fields (`voipbin-iac validate` checks "
-         "most of them offline)",
-    502: "VoIPBin or a proxy in front of it failed: run again; creates are never duplicated",
-}
 _ERRORS: dict[int, type[ApiError]] = {
     401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError,
     429: RateLimitedError,
@@ -340,8 +326,7 @@ class VoipbinClient:
                 delay = self._backoff(attempt, waited, None)
                 if delay is None:
                     raise self._no_answer(exc, method, path, repeatable) from None
-                self._log.info("%s %s: %s; retrying in %.1fs", method, path,
-                               self._redact(type(exc).__name__), delay)
+                self._announce(method, path, attempt, delay, self._redact(type(exc).__name__))
                 waited += self._sleep(delay)
                 continue
             elapsed = self._clock.monotonic() - started
@@ -354,6 +339,10 @@ class VoipbinClient:
                     self.observer.throttled(retry_after)
                 else:
                     self.observer.observe(elapsed)
+            if 300 <= response.status_code < 400:
+                raise ResponseError(f"{method} {path} answered {response.status_code}, a "
+                                    "redirect", hint=failures.redirect_hint(
+                                        response, self.connection.base_url))
             if response.status_code < 400:
                 return self._json(response, method, path)
             error = self._api_error(response, method, path)
@@ -362,8 +351,7 @@ class VoipbinClient:
             if self._retryable(response.status_code, method, repeatable):
                 delay = self._backoff(attempt, waited, retry_after)
                 if delay is not None:
-                    self._log.info("%s %s answered %s; retrying in %.1fs", method, path,
-                                   response.status_code, delay)
+                    self._announce(method, path, attempt, delay, str(response.status_code))
                     waited += self._sleep(delay)
                     continue
             if response.status_code in _GATEWAY and not repeatable:
@@ -381,9 +369,20 @@ class VoipbinClient:
             return repeatable
         return status == 500 and method in ("GET", "DELETE")
 
+    def _announce(self, method: str, path: str, attempt: int, delay: float, why: str) -> None:
+        """Say that a retry is coming (on stderr at the default verbosity: a wait is never
+        silent): `retrying GET /ais (2/6) in 1.5 s: 503`."""
+        self._log.warning("retrying %s %s (%d/%d) in %.1f s: %s", method, path, attempt + 1,
+                          self._retry.max_attempts, delay, why, extra={"plain": True})
+
     def _transport_failure(self, exc: httpx.HTTPError, method: str, path: str,
                            repeatable: bool) -> TransportError | None:
         """None if the request may be retried, else the error to raise."""
+        hopeless = failures.hopeless(exc, self.connection.base_url)
+        if hopeless is not None:  # nothing listens, or TLS cannot work: no retry mends it
+            cause, hint = hopeless
+            return TransportError(method=method, path=path, cause=self._redact(cause),
+                                  hint=hint)
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
             return None  # never reached the server: safe to send again
         if repeatable and isinstance(exc, httpx.TransportError):
@@ -446,9 +445,9 @@ class VoipbinClient:
             detail = str(envelope.get("message") or "")
             request_id = str(envelope.get("request_id") or request_id)
         kind = _ERRORS.get(status) or (ServerError if status >= 500 else ApiError)
-        hint = _HINTS.get(status) or (_HINTS[502] if status >= 500 else None)
-        if status == 500 and method in ("GET", "DELETE"):
-            hint = _HINTS[502]
+        base = self.connection.base_url
+        hint = (failures.route_hint(base) if reason == "ROUTE_NOT_FOUND"
+                else failures.status_hint(status, method, path, base))
         return kind(method=method, path=path, status=status, reason=self._redact(reason),
                     detail=self._redact(detail)[:300], request_id=request_id[:64], hint=hint)
 

@@ -24,6 +24,7 @@ from .. import __version__
 from ..api.redact import RedactingFilter, Redactor
 from ..core.clock import Clock, SystemClock
 from ..errors import IacError, UsageError
+from .invocation import Invocation
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_TEST_FAILED = 0, 1, 2, 3
 # A command holds its desired state and live state (tens of thousands of objects per 1,000
@@ -50,13 +51,26 @@ class Console:
     redactor: Redactor = field(default_factory=Redactor)
     verbosity: int = 0
     color: bool = False
+    # What the command works on: every command a message suggests repeats it (see `invocation`).
+    invocation: Invocation = field(default_factory=Invocation)
+
+    @property
+    def quiet(self) -> bool:
+        """`-q`: the summary and failures only."""
+        return self.verbosity < 0
 
     def out(self, text: str) -> None:
+        """stdout as it is (machine formats: JSON, YAML, a manifest)."""
         self.stdout.write(self.redactor(text))
         self.stdout.flush()
 
+    def show(self, text: str) -> None:
+        """stdout for people (a plan, a result): suggested commands completed."""
+        self.out(self.invocation.complete(text))
+
     def err(self, text: str) -> None:
         if self.verbosity >= 0 or text.startswith(("error:", "hint:")):
+            text = self.invocation.complete(text)
             self.stderr.write(self.redactor(text if text.endswith("\n") else text + "\n"))
             self.stderr.flush()
 
@@ -78,10 +92,36 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more detail on stderr")
-    p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
-    p.add_argument("--no-color", action="store_true", help="no colour (also: NO_COLOR=1)")
+def _common(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """-v, -q and --no-color; on the top-level parser too (`prefix` keeps them apart there),
+    so they work before or after the command."""
+    p.add_argument("-v", "--verbose", dest=f"{prefix}verbose", action="count", default=0,
+                   help="more detail on stderr (-vv: every request)")
+    p.add_argument("-q", "--quiet", dest=f"{prefix}quiet", action="store_true",
+                   help="only the summary and failures")
+    p.add_argument("--no-color", dest=f"{prefix}no_color", action="store_true",
+                   help="no colour (also: NO_COLOR=1)")
+
+
+_EPILOG = """\
+-v, -q and --no-color also work after the command.
+
+environment:
+  VOIPBIN_API_KEY         the account's accesskey (never on the command line)
+  VOIPBIN_API_BASE_URL    the API, default https://api.voipbin.net/v1.0 (the emulator's:
+                          http://127.0.0.1:8900/v1.0)
+  VOIPBIN_AUTH_TRANSPORT  cookie (default) or query
+  NO_COLOR                no colour
+  ${env:NAME} in a desired-state file reads NAME.
+
+exit codes:
+  0  success (plan --detailed-exitcode: no changes)
+  1  an error, a refusal, or an apply in which a change failed
+  2  plan --detailed-exitcode: there are changes
+  3  test: a conversation test failed; apply --smoke: an agent did not answer
+
+Try it without an account: voipbin-iac apply examples/agents.yaml --emulator --yes
+"""
 
 
 def _connection(p: argparse.ArgumentParser) -> None:
@@ -89,8 +129,9 @@ def _connection(p: argparse.ArgumentParser) -> None:
                              "VOIPBIN_AUTH_TRANSPORT)")
     g.add_argument("--emulator", action="store_true",
                    help="use the embedded VoIPBin emulator instead of the real API")
-    g.add_argument("--emulator-state", metavar="PATH", default=".voipbin-emulator.sqlite3",
-                   help="the emulator's SQLite state (default: %(default)s)")
+    g.add_argument("--emulator-state", metavar="PATH",
+                   help="the emulator's SQLite state (default: .voipbin-emulator.sqlite3 "
+                        "beside the desired file)")
     g.add_argument("--rate-limit", metavar="RPS", type=float, default=16.7,
                    help="client-side requests per second (default: the platform's 16.7)")
     g.add_argument("--timeout", metavar="SECONDS", type=float, default=30.0,
@@ -149,15 +190,19 @@ def _lease(p: argparse.ArgumentParser) -> None:
 
 
 def _one_file(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--file", default="agents.yaml", metavar="FILE",
-                   help="the desired-state file (default: %(default)s)")
-    p.add_argument("--manifest", metavar="PATH", help="manifest path (default: beside FILE)")
+    p.add_argument("-f", "--file", action="append", metavar="FILE",
+                   help="a desired-state file (repeatable, as for plan: base.yaml then "
+                        "prod.yaml; default: agents.yaml)")
+    p.add_argument("--manifest", metavar="PATH",
+                   help="manifest path (default: beside the last FILE)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="voipbin-iac", description="Declarative provisioning of VoIPBin AI "
-                     "voice agents: plan, apply, and a manifest of Direct Hash SIP URIs.")
+                     "voice agents: plan, apply, and a manifest of Direct Hash SIP URIs.",
+                     epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"voipbin-iac {__version__}")
+    _common(parser, prefix="global_")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("validate", help="offline checks of desired-state files")
@@ -288,14 +333,35 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("completion", help="print a shell completion script")
-    p.add_argument("shell", choices=("bash", "zsh"))
+    p.add_argument("shell", choices=("bash", "zsh", "keys"),
+                   help="the shell; `keys` prints the agent and team keys of the files (what "
+                        "the script completes KEY, --target and --exclude with)")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="with keys: desired-state files (default: agents.yaml)")
     return parser
 
 
+class _ConsoleHandler(logging.Handler):
+    """Log records as console lines: `warning: ...` like every other line (`plain` records,
+    such as the client's retry announcements, without a prefix)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except (TypeError, ValueError):
+            text = str(record.msg)
+        if not getattr(record, "plain", False):
+            text = f"{record.levelname.lower()}: {text}"
+        self.console.err(text)
+
+
 def _logging(console: Console) -> logging.Handler:
-    handler = logging.StreamHandler(console.stderr)
+    handler = _ConsoleHandler(console)
     handler.addFilter(RedactingFilter(console.redactor))
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logger = logging.getLogger("voipbin_iac")
     logger.handlers = [handler]
     logger.propagate = False
@@ -318,9 +384,10 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None,
         if args.command is None:
             parser.print_help(console.stdout)
             return EXIT_ERROR
-        console.verbosity = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0)
-        console.color = (not getattr(args, "no_color", False) and "NO_COLOR" not in console.env
-                         and _isatty(console.stdout))
+        quiet = getattr(args, "quiet", False) or args.global_quiet
+        console.verbosity = -1 if quiet else getattr(args, "verbose", 0) + args.global_verbose
+        no_color = getattr(args, "no_color", False) or args.global_no_color
+        console.color = not no_color and "NO_COLOR" not in console.env and _isatty(console.stdout)
         _logging(console)
         from . import commands  # here, not at the top: `--help` needs none of it
 

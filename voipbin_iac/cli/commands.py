@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ..errors import ConfigError, Problem, UsageError
-from . import wiring
+from . import invocation, wiring
 from .wiring import EMULATOR_KEY, EMULATOR_URL, MAX_CONCURRENCY
 
 if TYPE_CHECKING:
@@ -54,11 +54,13 @@ def run(args: Namespace, console: Console, parser: ArgumentParser) -> int:
 
 
 def validate(args: Namespace, console: Console) -> int:
+    from ..core.render import plural
     from ..core.visible import visible
     from ..desired import config, overlays
     from . import testcmd
 
     files = wiring.files_given(args)
+    wiring.begin(args, console, files)
     problems: set[Problem] = set()
     shown: set[str] = set()
     for group in overlays.groups(files, args.base, each=args.each):
@@ -75,9 +77,11 @@ def validate(args: Namespace, console: Console) -> int:
             if warning not in shown:  # a base's warning once, however many overlays
                 shown.add(warning)
                 console.err(f"warning: {warning}")
-        tests = f"{len(suite.tests)} tests, " if suite and suite.tests else ""
-        console.out(f"ok: {', '.join(visible(f) for f in group)}: {len(state.agents)} agents, "
-                    f"{tests}{len(state.warnings)} warnings\n")
+        tests = f"{plural(len(suite.tests), 'test')}, " if suite and suite.tests else ""
+        teams = f"{plural(len(state.teams), 'team')}, " if state.teams else ""
+        console.out(f"ok: {', '.join(visible(f) for f in group)}: "
+                    f"{plural(len(state.agents), 'agent')}, {teams}{tests}"
+                    f"{plural(len(state.warnings), 'warning')}\n")
     if problems:
         raise ConfigError(sorted(problems))
     return 0
@@ -89,7 +93,8 @@ def plan(args: Namespace, console: Console) -> int:
     from ..state import savedplan
 
     files = wiring.files_given(args)
-    path = wiring.manifest_path(args, files)
+    wiring.begin(args, console, files)
+    path = invocation.manifest_path(args, files)
     read = wiring.reader(files, console)
     with contextlib.ExitStack() as stack:
         with wiring.files_first(read):
@@ -100,19 +105,25 @@ def plan(args: Namespace, console: Console) -> int:
         the_plan = planned.plan
         if args.out:
             assert planned.desired is not None
+            recorded = savedplan.Recorded(tuple(files), str(path),
+                                          args.state_path if args.emulator else None)
             savedplan.save(Path(args.out), the_plan, planned.desired, planned.manifest,
-                           wiring.plan_options(args), wiring.account_of(client.connection))
-    ctx = wiring.context(files, target, console)
-    text = {"text": render.text, "markdown": render.markdown}.get(args.format)
-    console.out(text(the_plan, ctx) if text else render.json_text(the_plan))
+                           wiring.plan_options(args), wiring.account_of(client.connection),
+                           recorded)
+    ctx = wiring.context(files, target, console, artifact=True)
+    if args.format == "markdown":
+        console.show(render.markdown(the_plan, ctx))
+    elif args.format == "text":
+        console.show(render.text(the_plan, ctx, quiet=console.quiet))
+    else:
+        console.out(render.json_text(the_plan))
     if args.out:
         console.err(f"saved the plan to {args.out}; apply it with "
-                    f"`voipbin-iac apply {' '.join(files)} --plan {args.out}`")
+                    f"`{console.invocation.command('apply', '--plan', args.out)}`")
     return 2 if args.detailed_exitcode and the_plan.has_changes else 0
 
 
 def apply(args: Namespace, console: Console) -> int:
-    files = wiring.files_given(args)
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if args.concurrency > MAX_CONCURRENCY:
@@ -133,18 +144,23 @@ def apply(args: Namespace, console: Console) -> int:
     from .locking import account_lease, lease_settings
     from .progress import ProgressLine
 
+    console.invocation = invocation.of(args, [*args.files, *args.more_files],
+                                       saved_plan=args.plan)
+    saved = savedplan.load(Path(args.plan)) if args.plan else None
+    # A saved plan records its files, manifest and emulator state: `apply --plan PLAN` alone.
+    files = invocation.from_saved_plan(args, saved) if saved else wiring.files_given(args)
+    wiring.begin(args, console, files, saved_plan=args.plan)
     settings = lease_settings(args)
     read = wiring.reader(files, console)
     limiter = AdaptiveConcurrency(args.rate_limit or None, args.concurrency,
                                   clock=console.clock)
     with contextlib.ExitStack() as stack:
         with wiring.files_first(read):
-            saved = savedplan.load(Path(args.plan)) if args.plan else None
             client, target = stack.enter_context(
                 wiring.client_for(args, console, observer=limiter, connections=args.concurrency))
         lease = account_lease(args, settings, console, client, files)
         request = workflow.ApplyRequest(
-            manifest_path=wiring.manifest_path(args, files),
+            manifest_path=invocation.manifest_path(args, files),
             options=wiring.plan_options(args), saved=saved,
             account=wiring.account_of(client.connection), force=args.force,
             files_moved=args.files_moved,
@@ -162,8 +178,9 @@ def apply(args: Namespace, console: Console) -> int:
         with _interruptible(console, lease) as interrupt:
 
             def confirm(the_plan: Plan) -> bool:
-                shown = render.text(the_plan, ctx)
-                (console.err if args.format == "json" else console.out)(shown)
+                if not (args.yes and console.quiet):  # -q --yes: the summary says it
+                    shown = console.invocation.complete(render.text(the_plan, ctx))
+                    (console.err if args.format == "json" else console.out)(shown)
                 if args.yes or wiring.ask(console, f"Apply these changes to {target}?"):
                     interrupt.running.set()
                     return True
@@ -175,13 +192,13 @@ def apply(args: Namespace, console: Console) -> int:
                                               progress=progress, log=wiring.logger())
         line.finish()
         if not the_plan.has_changes and args.format == "text":
-            console.out(render.text(the_plan, ctx))
+            console.show(render.text(the_plan, ctx, quiet=console.quiet))
         if args.format == "json":
             console.out(json.dumps({"plan": json.loads(render.json_text(the_plan)),
                                     "result": json.loads(render.result_json(result))},
                                    indent=2) + "\n")
         elif the_plan.has_changes:
-            console.out(render.result_text(result, ctx))
+            console.show(render.result_text(result, ctx, quiet=console.quiet))
         if lease is not None and lease.lost:
             raise LockError(f"the account lock was lost: {lease.lost}; the apply stopped before "
                             "its next change and the manifest records what was done",

@@ -29,10 +29,12 @@ from ..core.conversation import (
     short,
 )
 from ..core.model import ApplyResult, DesiredState
+from ..core.render import plural as render_plural
 from ..desired import tests as test_files
 from ..errors import UsageError
 from ..state import manifest as manifests
 from ..state.files import write_atomic
+from . import invocation
 
 if TYPE_CHECKING:  # `validate` imports this module: the client and the runner load on use
     from ..api.client import VoipbinClient
@@ -59,7 +61,6 @@ def check_tests(files: list[str], console: Console, desired: DesiredState,
 
 def test(args: Namespace, console: Console, *, connect: Connect, load: Load) -> int:
     from ..run import convtest
-    from .wiring import manifest_path
 
     files = [*args.files, *args.more_files]
     if not files:
@@ -71,11 +72,13 @@ def test(args: Namespace, console: Console, *, connect: Connect, load: Load) -> 
         raise UsageError("--assistant-script scripts the embedded emulator's assistant",
                          hint="add --emulator (or pass it to `voipbin-iac emulator`)")
     desired = load(files, console)
+    console.invocation = invocation.of(args, files)
+    args.state_path = invocation.emulator_state(args, files)
     for value in desired.env_values:
         console.redactor.add(value)
     suite = check_tests(files, console, desired)
     selected = _select(suite.tests, args.only, files)
-    path = manifest_path(args, files)
+    path = invocation.manifest_path(args, files)
     if args.out and Path(args.out).resolve() in {Path(f).resolve() for f in [*files, path]}:
         raise UsageError(f"--out {args.out} is one of the files the tests read",
                          hint="write the report somewhere else, such as test-report.xml")
@@ -91,13 +94,24 @@ def test(args: Namespace, console: Console, *, connect: Connect, load: Load) -> 
     rendered = console.redactor(RENDER[args.format](report))
     if args.out:
         write_atomic(Path(args.out), rendered)
-        console.out(testreport.text(report))
+        console.show(_text(report, console.quiet))
         console.err(f"wrote the {args.format} report to {args.out}")
+    elif args.format == "text":
+        console.show(_text(report, console.quiet))
     else:
         console.out(rendered)
         if args.format != "text":
             console.err(f"Tests: {testreport.summary(report)}.")
     return report.exit_code
+
+
+def _text(report: RunReport, quiet: bool) -> str:
+    """The text report; with `-q` only the tests that did not pass, and the summary."""
+    if not quiet:
+        return testreport.text(report)
+    failed = replace(report, results=tuple(r for r in report.results if r.status != PASSED))
+    body = testreport.text(failed).splitlines()[2:-2] if failed.results else []
+    return "\n".join([*body, f"Tests: {testreport.summary(report)}."]) + "\n"
 
 
 def _select(tests: dict[str, ConversationTest], only: list[str],
@@ -163,11 +177,14 @@ def smoke(args: Namespace, console: Console, client: VoipbinClient,
     say = console.err if args.format == "json" else console.out  # stdout holds the JSON
     for r in report.results:
         if r.status == PASSED:
+            if console.quiet:
+                continue
             answer = r.turns[0].answer
             latency = f" in {answer.latency_s:.1f} s" if answer.latency_s is not None else ""
-            say(f"smoke: {r.agent}: replied{latency}: "
+            say(f"smoke pass  {r.agent}: replied{latency}: "
                 f"{short(answer.text or '(a tool call)', 100)!r}\n")
         else:
-            say(f"smoke: {r.agent}: {'error' if r.status == ERROR else 'failed'}: "
-                f"{r.message}\n")
+            say(f"smoke {'ERROR' if r.status == ERROR else 'FAIL '} {r.agent}: {r.message}\n")
+    passed = sum(r.status == PASSED for r in report.results)
+    say(f"Smoke: {passed} of {render_plural(len(report.results), 'agent')} answered.\n")
     return report.exit_code

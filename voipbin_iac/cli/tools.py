@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, IacError, RefusedError, UsageError
-from . import wiring
+from . import invocation, wiring
 
 if TYPE_CHECKING:
     from ..core.model import DesiredState
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 
 def export_(args: Namespace, console: Console) -> int:
+    wiring.begin(args, console, [])
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise UsageError(f"{args.out} exists", hint="pass --overwrite to replace it")
     from ..core.model import Manifest
@@ -58,19 +59,30 @@ def export_(args: Namespace, console: Console) -> int:
     return 0
 
 
-def _single_file_desired(args: Namespace, console: Console) -> DesiredState | None:
-    path = Path(args.file)
-    if not path.exists():
-        console.err(f"warning: {path} does not exist; recording in its manifest anyway")
-        return None
-    return wiring.read_desired([str(path)], console)
+def _option_files(args: Namespace, console: Console) -> tuple[list[str], DesiredState | None]:
+    """The `-f` files of a single-key command and, when they all exist, their desired state."""
+    files = invocation.option_files(args)
+    wiring.begin(args, console, files)
+    missing = [f for f in files if not Path(f).exists()]
+    if missing:
+        console.err(f"warning: {', '.join(missing)} does not exist; recording in "
+                    f"{invocation.manifest_path(args, files)} anyway")
+        return files, None
+    return files, wiring.read_desired(files, console)
+
+
+def _manifest_of(args: Namespace, console: Console) -> tuple[list[str], Path]:
+    """The `-f` files of a single-key command that reads no desired state, and their manifest."""
+    files = invocation.option_files(args)
+    wiring.begin(args, console, files)
+    return files, invocation.manifest_path(args, files)
 
 
 def import_(args: Namespace, console: Console) -> int:
     from ..run import ops
 
-    desired = _single_file_desired(args, console)
-    path = wiring.manifest_path(args, [args.file])
+    files, desired = _option_files(args, console)
+    path = invocation.manifest_path(args, files)
     agent = desired.get(args.key) if desired else None
     with wiring.client_for(args, console) as (client, _):
         done = ops.import_ai(client, path, args.key, args.id, agent,
@@ -80,8 +92,8 @@ def import_(args: Namespace, console: Console) -> int:
     console.out(f"{args.key} {verb} {noun} {done.entry.id} ({done.entry.name}): "
                 f"{done.entry.sip_uri or 'no direct hash yet'}\n")
     if desired is not None and agent is None:
-        console.err(f"warning: {args.key} is not in {args.file}: add it, or `apply --prune` "
-                    "will delete this AI")
+        console.err(f"warning: {args.key} is not in {', '.join(files)}: add it, or "
+                    f"`voipbin-iac apply --prune` will delete this {noun}")
     return 0
 
 
@@ -89,7 +101,7 @@ def rotate(args: Namespace, console: Console) -> int:
     from ..run import ops
     from ..state import manifest as manifests
 
-    path = wiring.manifest_path(args, [args.file])
+    files, path = _manifest_of(args, console)
     _, entry = ops.owned_entry(manifests.read(path), path, args.key)
     question = f"Rotate {args.key}? {entry.sip_uri} stops working at once."
     if not args.yes and not wiring.ask(console, question):
@@ -98,7 +110,7 @@ def rotate(args: Namespace, console: Console) -> int:
 
     settings = lease_settings(args)
     with wiring.client_for(args, console) as (client, _):
-        lease = account_lease(args, settings, console, client, [args.file])
+        lease = account_lease(args, settings, console, client, files)
         done = ops.rotate(client, path, args.key,
                           account_lock=None if lease is None else (lambda: lease))
     console.out(f"{args.key}: new SIP URI {done.new_uri}\n")
@@ -112,7 +124,7 @@ def call(args: Namespace, console: Console) -> int:
     from ..run import ops
     from ..state import manifest as manifests
 
-    path = wiring.manifest_path(args, [args.file])
+    _, path = _manifest_of(args, console)
     with wiring.client_for(args, console) as (client, _):
         done = ops.call(client, manifests.read(path), path, args.key, args.source,
                         clock=console.clock)
@@ -131,6 +143,7 @@ def signup(args: Namespace, console: Console) -> int:
     if not args.accept_tos:
         raise UsageError("VoIPBin requires accepting its terms of service",
                          hint="read them at https://voipbin.net and pass --accept-tos")
+    wiring.begin(args, console, [])
     with wiring.client_for(args, console) as (client, target):
         done = ops.signup(client, args.email, args.name)
     console.stdout.write(f"export VOIPBIN_API_KEY={done.accesskey}\n")  # shown once, on purpose
@@ -150,7 +163,7 @@ def signup(args: Namespace, console: Console) -> int:
 def manifest(args: Namespace, console: Console) -> int:
     from ..state import manifest as manifests
 
-    path = wiring.manifest_path(args, [args.file])
+    _, path = _manifest_of(args, console)
     if not path.exists():
         raise UsageError(f"no manifest at {path}", hint="run `voipbin-iac apply` first")
     console.out(manifests.render(manifests.read(path), args.format))
@@ -202,7 +215,14 @@ def test(args: Namespace, console: Console) -> int:
 
 
 def completion(args: Namespace, console: Console, parser: ArgumentParser) -> int:
-    from .completion import script as completion_script
+    from . import completion as complete
 
-    console.out(completion_script(parser, args.shell))
+    if args.shell == "keys":
+        console.out("".join(f"{key}\n" for key in complete.keys(args.files or
+                                                                [invocation.DEFAULT_FILE])))
+    elif args.files:
+        raise UsageError(f"completion {args.shell} takes no FILE",
+                         hint="voipbin-iac completion keys FILE... prints keys")
+    else:
+        console.out(complete.script(parser, args.shell))
     return 0

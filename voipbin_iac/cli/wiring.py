@@ -1,5 +1,6 @@
-"""What the commands share: the desired files as a function, the manifest path, the client for
-the real API or the embedded emulator, the plan options, the confirmation prompt.
+"""What the commands share: the desired files as a function, what a command works on
+(`begin`, the manifest path), the client for the real API or the embedded emulator, the plan
+options, the confirmation prompt.
 
 Heavy modules (httpx, the emulator, the planner) are imported inside the functions that use
 them, so that `--help` and `validate` never load them.
@@ -11,11 +12,11 @@ import contextlib
 import logging
 import math
 from argparse import Namespace
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import IacError, RefusedError, UsageError
+from . import invocation
 
 if TYPE_CHECKING:
     import httpx
@@ -69,16 +70,12 @@ def desired_source(args: Namespace,
     return read() if args.emulator else read
 
 
-def manifest_path(args: Namespace, files: list[str]) -> Path:
-    """`--manifest`, else beside the last file that holds more than `tests:` (a file of
-    conversation tests never names the manifest)."""
-    if args.manifest:
-        return Path(args.manifest)
-    from ..desired.tests import only_tests
-    from ..state import manifest as manifests
-
-    named = [f for f in files if not only_tests(Path(f))] or files
-    return manifests.path_for(named[-1])
+def begin(args: Namespace, console: Console, files: Sequence[str], *,
+          saved_plan: str | None = None) -> None:
+    """What the command works on: the hints it prints repeat it (`console.invocation`), and
+    the embedded emulator's state is found from it (`args.state_path`)."""
+    console.invocation = invocation.of(args, files, saved_plan=saved_plan)
+    args.state_path = invocation.emulator_state(args, files)
 
 
 @contextlib.contextmanager
@@ -97,12 +94,13 @@ def client_for(args: Namespace, console: Console, *, observer: LatencyObserver |
         if args.emulator:
             from . import embedded
 
+            state = getattr(args, "state_path", None) or invocation.emulator_state(args, [])
             transport = embedded.open_transport(
-                args.emulator_state, args.rate_limit or None, console.clock, stack,
+                state, args.rate_limit or None, console.clock, stack,
                 secrets=console.redactor.values,
                 assistant=assistant_script(getattr(args, "assistant_script", None)))
             connection = Connection(EMULATOR_URL, Secret(EMULATOR_KEY))
-            target = f"the embedded emulator ({args.emulator_state})"
+            target = f"the embedded emulator ({state})"
         else:
             connection = connection_from_env(console.env, need_key=args.command != "signup")
             target = connection.base_url
@@ -135,10 +133,17 @@ def check_rate(rate: float) -> None:
                          "10000, or 0 for no limit")
 
 
-def context(files: list[str], target: str, console: Console) -> render.Context:
+def context(files: list[str], target: str, console: Console, *,
+            artifact: bool = False) -> render.Context:
+    """How to render for this console; `artifact`: where the full plan is when a Markdown
+    plan is cut to fit a pull-request comment (the CI run's artifact, or the command)."""
     from ..core import render
 
-    return render.Context(files=tuple(files), target=target, color=console.color)
+    full = ""
+    if artifact:
+        full = render.full_plan_note(console.env, console.invocation.command("plan"))
+    return render.Context(files=tuple(files), target=target, color=console.color,
+                          full_plan=full)
 
 
 def plan_options(args: Namespace) -> PlanOptions:
@@ -152,9 +157,16 @@ def ask(console: Console, question: str) -> bool:
     if not console.interactive():
         raise RefusedError("no terminal to confirm on", hint="pass --yes to go ahead without "
                                                              "asking (as CI does)")
-    console.stderr.write(f"{question} Only 'yes' goes ahead: ")
-    console.stderr.flush()
-    return console.stdin.readline().strip() == "yes"
+    try:  # the question is asked inside: a Ctrl-C once it shows is an answer
+        console.stderr.write(f"{question} Only 'yes' goes ahead: ")
+        console.stderr.flush()
+        answer = console.stdin.readline()
+    except KeyboardInterrupt:  # Ctrl-C at the prompt is a "no": nothing has changed yet
+        answer = ""
+    if not answer.endswith("\n"):  # Ctrl-C or Ctrl-D left the cursor on the prompt's line
+        console.stderr.write("\n")
+        console.stderr.flush()
+    return answer.strip() == "yes"
 
 
 @contextlib.contextmanager

@@ -226,7 +226,7 @@ class _Planner:
                 f"`voipbin-iac import {key} {free[0]}` or give {key} another name")
             return
         if len(free) > 1 or (free and self.desired_names[name] > 1):
-            commands = "; ".join(f"voipbin-iac import {key} {i}" for i in free)
+            commands = "; ".join(f"`voipbin-iac import {key} {i}`" for i in free)
             why = (f"several live {kind.noun}s are" if len(free) > 1
                    else f"another {kind.name} in the file is")
             self.problems.append(

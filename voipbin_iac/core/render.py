@@ -3,12 +3,17 @@
 Output is deterministic (sorted, no times) so it can be diffed and golden-tested. Sensitive
 fields show as `(sensitive, changed)`; multi-line prompts as a line diff; every change carries
 its impact: `routing` (a SIP URI appears, changes or disappears), `behaviour`, `cosmetic`.
+The Markdown plan is a pull-request comment: the summary and every safety or destructive
+warning first, details collapsed, and never more than `COMMENT_BUDGET` characters (GitHub
+refuses comments over 65,536): what does not fit is left out with a note saying where the
+full plan is. `quiet` renderings (`-q`) are the summary and the failures only.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,15 +22,29 @@ from .serialize import plan_to_data, result_to_data
 
 _SYMBOL = {"create": "+", "update": "~", "adopt": "=", "delete": "-"}
 _COLOUR = {"create": "32", "update": "33", "adopt": "36", "delete": "31"}
+COMMENT_BUDGET = 60_000  # characters of a Markdown plan; GitHub's limit is 65,536
+ARTIFACT = "voipbin-iac-plan"  # the name the GitHub Actions example uploads the full plan under
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the plan is about, for headings."""
+    """What the plan is about, for headings; `full_plan` says where the whole plan is when a
+    Markdown plan has to be cut."""
 
     files: tuple[str, ...] = ()
     target: str = ""
     color: bool = False
+    full_plan: str = ""
+
+
+def full_plan_note(env: Mapping[str, str], command: str) -> str:
+    """Where the full plan is: the `ARTIFACT` of this GitHub Actions run (from its
+    environment), or the command that prints it."""
+    run = [env.get(n, "") for n in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")]
+    if env.get("GITHUB_ACTIONS") == "true" and all(run):
+        return (f"the full plan is the `{ARTIFACT}` artifact of "
+                f"[this workflow run]({run[0]}/{run[1]}/actions/runs/{run[2]})")
+    return f"`{command}` prints the full plan"
 
 
 def _paint(text: str, code: str, ctx: Context) -> str:
@@ -100,11 +119,16 @@ def _label(change: Change) -> str:
     return change.key if change.kind == "agent" else f"{change.key} ({change.kind})"
 
 
+def _impact(change: Change, before: str = ", ") -> str:
+    """`, behaviour impact`; nothing for a change without one (an adopt as it is)."""
+    return f"{before}{change.impact} impact" if change.impact != "none" else ""
+
+
 def _heading(change: Change) -> str:
     ident = f" ({change.id})" if change.id else ""
     name = f" \"{change.name}\"" if change.name and change.name != change.key else ""
     drift = "  [drift]" if change.drift else ""
-    return f"{_label(change)}{name}{ident}: {change.action}, {change.impact} impact{drift}"
+    return f"{_label(change)}{name}{ident}: {change.action}{_impact(change)}{drift}"
 
 
 def plural(count: int, word: str) -> str:
@@ -121,18 +145,41 @@ def unmanaged_text(plan: Plan) -> str:
     return ", ".join(parts) or "0 unmanaged AIs"
 
 
+def _moved_only(plan: Plan) -> list[str]:
+    """The keys that only move (a moved key with changes counts among the changes)."""
+    changed = {c.key for c in plan.changes}
+    return [new for new in plan.moves.values() if new not in changed]
+
+
+def _unchanged(plan: Plan) -> int:
+    """Resources left as they are, a moved one not counted again."""
+    moved = set(plan.moves.values())
+    return sum(1 for key in plan.unchanged if key not in moved)
+
+
 def summary_line(plan: Plan) -> str:
     parts = [f"{plan.count(a)} to {a}" for a in ("create", "update", "adopt", "delete")]
-    extra = [f"{len(plan.unchanged)} unchanged", unmanaged_text(plan)]
-    if plan.moves:
-        extra.insert(0, f"{len(plan.moves)} moved")
+    extra = [f"{_unchanged(plan)} unchanged", unmanaged_text(plan)]
+    if _moved_only(plan):
+        extra.insert(0, f"{len(_moved_only(plan))} moved")
     if plan.kept:
         extra.append(f"{len(plan.kept)} kept (not in the file)")
     return f"Plan: {', '.join(parts)}; {', '.join(extra)}."
 
 
-def text(plan: Plan, ctx: Context = Context()) -> str:
-    """The plan for a terminal."""
+def _verdict(plan: Plan) -> str:
+    if plan.has_changes:
+        return summary_line(plan)
+    scope = " for the targeted resources" if plan.targeted else ""
+    return (f"No changes. The account matches the desired state{scope} "
+            f"({plural(_unchanged(plan), 'resource')} unchanged, {unmanaged_text(plan)}).")
+
+
+def text(plan: Plan, ctx: Context = Context(), *, quiet: bool = False) -> str:
+    """The plan for a terminal; `quiet`: its summary (and the safety refusal) only."""
+    if quiet:
+        safety = [_safety_text(plan)] if plan.safety.exceeded else []
+        return "\n".join([*safety, _verdict(plan)]) + "\n"
     where = ", ".join(ctx.files) or "the desired state"
     against = f" against {ctx.target}" if ctx.target else ""
     count = plural(plan.live_count, "live resource")
@@ -156,13 +203,7 @@ def text(plan: Plan, ctx: Context = Context()) -> str:
         out.append(_safety_text(plan))
     if plan.moves or plan.kept or plan.forgotten or plan.warnings or plan.safety.exceeded:
         out.append("")
-    if not plan.has_changes:
-        scope = " for the targeted resources" if plan.targeted else ""
-        out.append(f"No changes. The account matches the desired state{scope} "
-                   f"({plural(len(plan.unchanged), 'resource')} unchanged, "
-                   f"{unmanaged_text(plan)}).")
-    else:
-        out.append(summary_line(plan))
+    out.append(_verdict(plan))
     return "\n".join(out) + "\n"
 
 
@@ -180,42 +221,94 @@ def _md_cell(value: str) -> str:
     return value.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(plan: Plan, ctx: Context = Context()) -> str:
-    """The plan as a pull-request comment (GitHub-flavoured Markdown)."""
+class _Budget:
+    """Markdown lines within a number of characters: what does not fit is counted, not cut."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lines: list[str] = []
+        self.size = 0
+        self.left_out = 0
+
+    def add(self, *lines: str, reserve: int = 0) -> bool:
+        size = sum(len(line) + 1 for line in lines)
+        if self.left_out or self.size + size + reserve > self.limit:
+            self.left_out += 1
+            return False
+        self.lines += lines
+        self.size += size
+        return True
+
+    def force(self, *lines: str) -> None:
+        """Lines that must be there (closing tags, the note): they come out of the reserve."""
+        self.lines += lines
+        self.size += sum(len(line) + 1 for line in lines)
+
+
+_RESERVE = 2_000  # for closing tags and the note on what was left out
+_OPEN_TABLE = 30  # more changes than this: the table is collapsed too
+
+
+def _alerts(plan: Plan) -> list[str]:
+    """What a reviewer must see first: the safety refusal, deletions, warnings."""
+    out = []
+    if plan.safety.exceeded:
+        out.append(f"> :warning: **{_safety_text(plan)}**")
+    deleted = [c for c in plan.changes if c.action == "delete"]
+    if deleted:
+        keys = ", ".join(f"`{_md_cell(_label(c))}`" for c in deleted[:20])
+        more = f" and {len(deleted) - 20} more" if len(deleted) > 20 else ""
+        out.append(f"> :warning: **{plural(len(deleted), 'resource')} deleted**: {keys}{more}; "
+                   f"{'its SIP URI stops' if len(deleted) == 1 else 'their SIP URIs stop'} "
+                   "working at once")
+    out += [f"> :warning: {_md_cell(w)}" for w in plan.warnings]
+    return out
+
+
+def markdown(plan: Plan, ctx: Context = Context(), budget: int = COMMENT_BUDGET) -> str:
+    """The plan as a pull-request comment (GitHub-flavoured Markdown), at most `budget`
+    characters: summary and warnings first, then the changes, then each change's details."""
     where = ", ".join(f"`{f}`" for f in ctx.files) or "the desired state"
-    out = [f"### voipbin-iac plan for {where}", ""]
+    out = _Budget(budget - _RESERVE)
+    out.force(f"### voipbin-iac plan for {where}", "")
     if not plan.has_changes:
-        out.append(f"**No changes.** The account matches "
-                   f"({plural(len(plan.unchanged), 'resource')} unchanged, "
-                   f"{unmanaged_text(plan)}).")
-        return "\n".join(out) + "\n"
-    out.append(f"**{summary_line(plan)[6:-1]}**")
-    out.append("")
-    if plan.changes:
-        out += ["| | key | action | impact | fields |", "|---|---|---|---|---|"]
+        out.force(f"**No changes.** The account matches "
+                  f"({plural(_unchanged(plan), 'resource')} unchanged, {unmanaged_text(plan)}).")
+        return "\n".join(out.lines) + "\n"
+    out.force(f"**{summary_line(plan)[6:-1]}**", "")
+    for alert in _alerts(plan):
+        out.add(alert, "")
+    collapsed = len(plan.changes) > _OPEN_TABLE and out.add(
+        f"<details><summary>{plural(len(plan.changes), 'change')}</summary>", "")
+    rows = 0
+    if plan.changes and out.add("| | key | action | impact | fields |", "|---|---|---|---|---|"):
         for c in plan.changes:
             drift = " (drift)" if c.drift else ""
             fields = ", ".join(f"`{f.field}`" for f in c.fields) or "-"
-            out.append(f"| `{_SYMBOL[c.action]}` | `{_md_cell(_label(c))}` | {c.action}{drift} | "
-                       f"{c.impact} | {_md_cell(fields)} |")
-        out.append("")
-        for c in plan.changes:
-            out.append(f"<details><summary><code>{_label(c)}</code>: {c.action} "
-                       f"({c.impact} impact)</summary>")
-            out += ["", "```diff"]
-            out += _diff_block(c)
-            out += ["```", ""]
-            if c.notes:
-                out += [*(f"> {note}" for note in c.notes), ""]
-            out += ["</details>", ""]
+            impact = c.impact if c.impact != "none" else "-"
+            rows += out.add(f"| `{_SYMBOL[c.action]}` | `{_md_cell(_label(c))}` | {c.action}"
+                            f"{drift} | {impact} | {_md_cell(fields)} |")
+        out.force("", *(["</details>", ""] if collapsed else []))
     extra = [f"- moved `{o}` -> `{n}` (same AI, same SIP URI)" for o, n in plan.moves.items()]
     extra += [f"- kept `{k}`: owned but not in the file (`--prune` deletes it)" for k in plan.kept]
-    extra += [f"- :warning: {w}" for w in plan.warnings]
-    if plan.safety.exceeded:
-        extra.append(f"- :warning: {_safety_text(plan)}")
+    for line in extra:
+        out.add(line)
     if extra:
-        out += [*extra, ""]
-    return "\n".join(out) + "\n"
+        out.force("")
+    shown = 0
+    for c in plan.changes:
+        block = [f"<details><summary><code>{_label(c)}</code>: {c.action}"
+                 f"{_impact(c, ' (')}{')' if c.impact != 'none' else ''}</summary>", "",
+                 "```diff", *_diff_block(c), "```", ""]
+        if c.notes:
+            block += [*(f"> {note}" for note in c.notes), ""]
+        shown += out.add(*block, "</details>", "")
+    if out.left_out:
+        where_full = ctx.full_plan or "`voipbin-iac plan` prints the full plan"
+        out.force("---", "", f"**Cut to fit a pull-request comment:** {rows} of "
+                  f"{plural(len(plan.changes), 'change')} listed, {shown} shown in full; "
+                  f"{where_full}.")
+    return "\n".join(out.lines) + "\n"
 
 
 def _diff_block(change: Change) -> list[str]:
@@ -236,12 +329,15 @@ def _diff_block(change: Change) -> list[str]:
     return lines
 
 
-def result_text(result: ApplyResult, ctx: Context = Context()) -> str:
-    """What an apply did, one line per change, then a recap of what failed and the verdict."""
+def result_text(result: ApplyResult, ctx: Context = Context(), *, quiet: bool = False) -> str:
+    """What an apply did, one line per change, then a recap of what failed and the verdict;
+    `quiet`: the failures, the recap and the verdict only."""
     out = []
     verbs = {"create": "created", "update": "updated", "adopt": "adopted", "delete": "deleted"}
     for o in result.outcomes:
         c = o.change
+        if quiet:  # the failures are in the recap below
+            continue
         if o.status == "done":
             uri = o.live.sip_uri if o.live and c.action != "delete" else ""
             mark = _paint("ok", "32", ctx)
@@ -252,7 +348,7 @@ def result_text(result: ApplyResult, ctx: Context = Context()) -> str:
             out.append(f"{_paint('UNKNOWN', '33', ctx)} {c.action} {_label(c)}: {o.reason}")
         else:
             out.append(f"skipped {c.action} {_label(c)}: {o.reason}")
-    for key in result.regenerated:
+    for key in () if quiet else result.regenerated:
         out.append(f"ok      gave {key} a direct hash (it had none)")
     if result.save_errors:
         out.append("")
@@ -260,7 +356,8 @@ def result_text(result: ApplyResult, ctx: Context = Context()) -> str:
         out += [f"  {key}: {uri or '(no direct hash)'}" for key, uri in result.sip_uris.items()]
     failed = [o for o in result.outcomes if o.status in ("failed", "unknown")]
     if failed:
-        out.append("")
+        if out:
+            out.append("")
         out.append(f"{plural(len(failed), 'change')} did not go through:")
         out += [f"  {_label(o.change)}: {o.change.action} {o.status}: "
                 f"{o.reason.splitlines()[0] if o.reason else ''}" for o in failed]
@@ -273,13 +370,15 @@ def result_text(result: ApplyResult, ctx: Context = Context()) -> str:
         tail += " Interrupted: the manifest records what was done; run apply again to finish."
     elif result.verified and result.targeted:
         tail += (" Verified for the targeted resources (--target/--exclude); others may still "
-                 "differ: run plan to see them.")
+                 "differ: run `voipbin-iac plan` to see them.")
     elif result.verified:
         tail += " Verified: the account matches the desired state."
     elif result.remaining is None:
-        tail += " Not verified: the account could not be re-read; run plan to check."
+        tail += (" Not verified: the account could not be re-read; run `voipbin-iac plan` to "
+                 "check.")
     elif not result.failed:
-        tail += f" Not verified: {plural(result.remaining, 'change')} remain; run plan to see them."
+        tail += (f" Not verified: {plural(result.remaining, 'change')} remain; run "
+                 "`voipbin-iac plan` to see them.")
     for problem in result.save_errors:
         tail += f" Not saved: {problem}."
     if result.manifest_path and not result.save_errors:

@@ -86,7 +86,7 @@ def plan_from_data(data: Any) -> Plan:
         if data["format_version"] != FORMAT_VERSION:
             raise StalePlanError(
                 f"the saved plan has format version {data['format_version']}, this voipbin-iac "
-                f"reads {FORMAT_VERSION}", hint="run `voipbin-iac plan --out` again")
+                f"reads {FORMAT_VERSION}", hint="run `voipbin-iac plan --out PLAN` again")
         changes = tuple(
             Change(
                 action=c["action"], key=c["key"], name=c["name"], id=c["id"],
@@ -118,7 +118,7 @@ def plan_from_data(data: Any) -> Plan:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StalePlanError(f"the saved plan is damaged ({type(exc).__name__}: {exc})",
-                             hint="run `voipbin-iac plan --out` again") from None
+                             hint="run `voipbin-iac plan --out PLAN` again") from None
 
 
 def result_to_data(result: ApplyResult) -> dict[str, Any]:

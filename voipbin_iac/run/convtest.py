@@ -75,8 +75,8 @@ def resolve(client: VoipbinClient, tests: Sequence[ConversationTest],
     missing = [k for k in keys if k not in manifest.agents]
     if missing:
         raise UsageError(f"not applied yet (no id in {manifest_path}): {', '.join(missing)}",
-                         hint="run `voipbin-iac apply` with the same files first (or pass "
-                              "--manifest)")
+                         hint="run `voipbin-iac apply` first (with the same files and "
+                              "--manifest, if any)")
     lives: dict[str, LiveResource] = {}
     for key in keys:
         entry = manifest.agents[key]

@@ -223,7 +223,7 @@ def _check_saved_live(the_plan: Plan, ready: Prepared, desired: DesiredState) ->
     if stale:
         raise StalePlanError(
             "the saved plan is stale: " + "; ".join(stale) + " since it was made",
-            hint="run `voipbin-iac plan --out` again, review it, and apply the new plan")
+            hint="run `voipbin-iac plan --out PLAN` again, review it, and apply the new plan")
 
 
 @dataclass

@@ -6,12 +6,18 @@ accesskey and the base URL) and the options. `apply --plan` refuses when any of 
 and the apply refuses when a live object the plan relies on changed, all before the first
 write, so what a reviewer approved is what gets applied, entirely or not at all. It holds no
 secret.
+
+It also records where those inputs are (`Recorded`: the desired files, the manifest and the
+emulator's state, relative to the plan file's directory), so `apply --plan FILE` needs nothing
+else, from any directory, as `terraform apply plan.tfplan` does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,20 +69,52 @@ def _options(options: PlanOptions) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """Where a saved plan's inputs are: paths as the plan file's directory sees them
+    (`relative_to`), or absolute. `emulator_state` is None for a plan of a real account."""
+
+    files: tuple[str, ...]
+    manifest: str
+    emulator_state: str | None = None
+
+    def to_data(self, base: Path) -> dict[str, object]:
+        def rel(p: str) -> str:
+            return Path(os.path.relpath(Path(p).resolve(), base.resolve())).as_posix()
+
+        return {"files": [rel(f) for f in self.files], "manifest": rel(self.manifest),
+                "emulator_state": None if self.emulator_state is None
+                else rel(self.emulator_state)}
+
+    @classmethod
+    def from_data(cls, data: object, base: Path) -> Recorded | None:
+        if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+            return None
+
+        def at(p: object) -> str:
+            return str(base / str(p))
+
+        state = data.get("emulator_state")
+        return cls(tuple(at(f) for f in data["files"]), at(data.get("manifest")),
+                   None if state is None else at(state))
+
+
+@dataclass(frozen=True)
 class SavedPlan:
     plan: Plan
     options: PlanOptions
     desired: str
     manifest: str
     account: str
+    recorded: Recorded | None = None  # None: made by a version that did not record them
 
 
 def save(path: Path, plan: Plan, desired: DesiredState, manifest: Manifest,
-         options: PlanOptions, account: str) -> None:
+         options: PlanOptions, account: str, recorded: Recorded | None = None) -> None:
     body = {
         "kind": KIND,
         "tool_version": __version__,
         "files": list(desired.files),
+        "recorded": None if recorded is None else recorded.to_data(path.parent),
         "account": account,
         "desired_checksum": desired_checksum(desired),
         "manifest_checksum": manifest_checksum(manifest),
@@ -88,7 +126,7 @@ def save(path: Path, plan: Plan, desired: DesiredState, manifest: Manifest,
 
 
 def load(path: Path) -> SavedPlan:
-    hint = "run `voipbin-iac plan --out` again"
+    hint = "run `voipbin-iac plan --out PLAN` again"
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -109,12 +147,18 @@ def load(path: Path) -> SavedPlan:
         desired=str(body.get("desired_checksum")),
         manifest=str(body.get("manifest_checksum")),
         account=str(body.get("account")),
+        recorded=Recorded.from_data(body.get("recorded"), path.parent),
     )
+
+
+def same_paths(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Whether two lists name the same files, in the same order."""
+    return [Path(p).resolve() for p in a] == [Path(p).resolve() for p in b]
 
 
 def check(saved: SavedPlan, desired: DesiredState, manifest: Manifest, account: str) -> None:
     """Refuse a saved plan whose inputs changed since it was made."""
-    hint = "run `voipbin-iac plan --out` again, review it, and apply the new plan"
+    hint = "run `voipbin-iac plan --out PLAN` again, review it, and apply the new plan"
     if saved.account != account:
         raise StalePlanError("the saved plan was made for another account or API URL",
                              hint="check VOIPBIN_API_KEY and VOIPBIN_API_BASE_URL")
