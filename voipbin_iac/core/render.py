@@ -1,7 +1,8 @@
 """Pure rendering: a `Plan` or `ApplyResult` as terminal text, JSON or GitHub Markdown.
 
 Output is deterministic (sorted, no times) so it can be diffed and golden-tested. Sensitive
-fields show as `(sensitive, changed)`; multi-line prompts as a line diff; every change carries
+fields show as `(sensitive, changed)`; long and multi-line texts as `textdiff` shows them (around
+their change, never whole); every change carries
 its impact: `routing` (a SIP URI appears, changes or disappears), `behaviour`, `cosmetic`.
 The Markdown plan is a pull-request comment: the summary and every safety or destructive
 warning first, details collapsed, and never more than `COMMENT_BUDGET` characters (GitHub
@@ -11,14 +12,13 @@ full plan is. `quiet` renderings (`-q`) are the summary and the failures only.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from .model import ApplyResult, Change, FieldChange, Plan
 from .serialize import plan_to_data, result_to_data
+from .textdiff import line_diff, value_text
 
 _SYMBOL = {"create": "+", "update": "~", "adopt": "=", "delete": "-"}
 _COLOUR = {"create": "32", "update": "33", "adopt": "36", "delete": "31"}
@@ -51,14 +51,6 @@ def _paint(text: str, code: str, ctx: Context) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if ctx.color and code else text
 
 
-def value_text(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
 def _multiline(change: FieldChange) -> bool:
     return any(isinstance(v, str) and "\n" in v.rstrip("\n") for v in (change.old, change.new))
 
@@ -79,22 +71,6 @@ def _sensitive_text(change: FieldChange, action: str) -> str:
     return "(sensitive, changed)"
 
 
-def line_diff(old: str | None, new: str | None) -> list[str]:
-    """Changed lines of a multi-line text, as `- old` / `+ new` / `  context` lines."""
-    old_lines = (old or "").splitlines()
-    new_lines = (new or "").splitlines()
-    out = []
-    for line in difflib.unified_diff(old_lines, new_lines, lineterm="", n=1):
-        if line.startswith(("---", "+++")):
-            continue
-        if line.startswith("@@"):
-            if out:
-                out.append("  ...")
-            continue
-        out.append(f"{line[:1] or ' '} {line[1:]}")
-    return out
-
-
 def _field_lines(change: Change, ctx: Context, indent: str) -> list[str]:
     lines = []
     width = max((len(f.field) for f in change.fields), default=0)
@@ -110,7 +86,8 @@ def _field_lines(change: Change, ctx: Context, indent: str) -> list[str]:
         elif change.action == "create":
             lines.append(f"{indent}{label} {value_text(f.new)}")
         else:
-            lines.append(f"{indent}{label} {value_text(f.old)} -> {value_text(f.new)}")
+            lines.append(f"{indent}{label} {value_text(f.old, f.new)} -> "
+                         f"{value_text(f.new, f.old)}")
     return lines
 
 
@@ -322,8 +299,8 @@ def _diff_block(change: Change) -> list[str]:
                       for d in line_diff(f.old, f.new)]
         else:
             if change.action != "create":
-                lines.append(f"- {f.field}: {value_text(f.old)}")
-            lines.append(f"+ {f.field}: {value_text(f.new)}")
+                lines.append(f"- {f.field}: {value_text(f.old, f.new)}")
+            lines.append(f"+ {f.field}: {value_text(f.new, f.old)}")
     if change.action == "delete":
         lines.append(f"- sip_uri: {change.sip_uri or '(none)'}")
     return lines
