@@ -72,17 +72,22 @@ def apply_run(directory: Path, n: int, emulator: EmulatorConfig, *args: str) -> 
             out, err = io.StringIO(), io.StringIO()
             wall, _, code = timed(lambda: cli.main(["apply", str(path), "--yes", "-v", *args],
                                                    stdout=out, stderr=err, env=run_env))
-        posts = [s for s in timed_app.seen if s.method == "POST"]
+        # Creates of AIs only: the account lease's tag writes are POSTs too.
+        posts = [s for s in timed_app.seen if s.method == "POST" and _is_ais(s.path)]
         log = app.request_log.requests()
         found = re.search(r"in flight: limit (\d+) .*; peak (\d+)", err.getvalue())
         return ApplyRun(
             latency_ms=emulator.latency_ms, wall=wall, code=code,
-            creates=sum(1 for r in log if r.method == "POST" and r.status is not None
-                        and r.status < 300),
+            creates=sum(1 for r in log if r.method == "POST" and _is_ais(r.path)
+                        and r.status is not None and r.status < 300),
             throttled=sum(1 for r in log if r.status == 429), requests=len(log),
             write_phase=(max(s.answered for s in posts) - min(s.arrived for s in posts)
                          if posts else 0.0),
             limit=int(found.group(1)) if found else 0, peak=int(found.group(2)) if found else 0)
+
+
+def _is_ais(path: str) -> bool:
+    return path.split("?")[0].rstrip("/").endswith("/ais")
 
 
 def _platform(latency_ms: float) -> EmulatorConfig:

@@ -57,7 +57,6 @@ def validate(args: Namespace, console: Console) -> int:
     from ..core.render import plural
     from ..core.visible import visible
     from ..desired import config, overlays
-    from . import testcmd
 
     files = wiring.files_given(args)
     wiring.begin(args, console, files)
@@ -66,8 +65,8 @@ def validate(args: Namespace, console: Console) -> int:
     for group in overlays.groups(files, args.base, each=args.each):
         try:
             state = config.load(group, console.env, missing_env_ok=args.allow_missing_env)
-            suite = None if args.each else testcmd.check_tests(group, console, state,
-                                                               args.allow_missing_env)
+            suite = None if args.each else wiring.read_tests(group, console, state,
+                                                             args.allow_missing_env)
         except ConfigError as exc:
             problems.update(exc.problems)
             continue

@@ -1,8 +1,8 @@
 """The `test` command and `apply --smoke`: conversation tests, wired to the console.
 
 Wiring only: the tests come from `desired.tests`, the work from `run.convtest`, the words from
-`core.testreport`. `commands` hands in its client and desired-state loaders, so this module
-shares their behaviour (the emulator, redaction of engine keys) without importing them.
+`core.testreport`, the client and the desired state from `wiring` (as for `plan`: the
+emulator, redaction of engine keys).
 Exit codes: 0 every test passed, 3 a test failed, 1 a test could not run (or nothing could).
 """
 
@@ -13,7 +13,6 @@ import signal
 import threading
 from argparse import Namespace
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,62 +27,45 @@ from ..core.conversation import (
     Turn,
     short,
 )
-from ..core.model import ApplyResult, DesiredState
+from ..core.model import ApplyResult
 from ..core.render import plural as render_plural
-from ..desired import tests as test_files
 from ..errors import UsageError
 from ..state import manifest as manifests
 from ..state.files import write_atomic
 from . import invocation
+from .wiring import begin, client_for, files_given, read_desired, read_tests
 
 if TYPE_CHECKING:  # `validate` imports this module: the client and the runner load on use
     from ..api.client import VoipbinClient
     from .app import Console
 
-Connect = Callable[[Namespace, "Console"], AbstractContextManager[tuple["VoipbinClient", str]]]
-Load = Callable[[list[str], "Console"], DesiredState]
 RENDER = {"text": testreport.text, "json": testreport.json_text, "junit": testreport.junit,
           "markdown": testreport.markdown}
 SMOKE_SAY = "hello"
 SMOKE_FROM_DEFAULT = "sip:voipbin-iac@example.com"  # `apply --smoke-from`, kept for old scripts
 
 
-def check_tests(files: list[str], console: Console, desired: DesiredState,
-                missing_env_ok: bool = False) -> test_files.Suite:
-    """The files' tests, checked offline against their agents (for `validate` and `test`)."""
-    suite = test_files.load(files, console.env, desired.agents, missing_env_ok=missing_env_ok)
-    for value in suite.env_values:  # prompts and messages may carry them: system messages do
-        console.redactor.add(value)
-    for warning in suite.warnings:
-        console.err(f"warning: {warning}")
-    return suite
-
-
-def test(args: Namespace, console: Console, *, connect: Connect, load: Load) -> int:
+def test(args: Namespace, console: Console) -> int:
     from ..run import convtest
 
-    files = [*args.files, *args.more_files]
-    if not files:
-        raise UsageError("test: no desired-state file given",
-                         hint="voipbin-iac test agents.yaml agents.tests.yaml")
+    files = files_given(args)
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if args.assistant_script and not args.emulator:
         raise UsageError("--assistant-script scripts the embedded emulator's assistant",
                          hint="add --emulator (or pass it to `voipbin-iac emulator`)")
-    desired = load(files, console)
-    console.invocation = invocation.of(args, files)
-    args.state_path = invocation.emulator_state(args, files)
+    desired = read_desired(files, console)
+    begin(args, console, files)
     for value in desired.env_values:
         console.redactor.add(value)
-    suite = check_tests(files, console, desired)
+    suite = read_tests(files, console, desired)
     selected = _select(suite.tests, args.only, files)
     path = invocation.manifest_path(args, files)
     if args.out and Path(args.out).resolve() in {Path(f).resolve() for f in [*files, path]}:
         raise UsageError(f"--out {args.out} is one of the files the tests read",
                          hint="write the report somewhere else, such as test-report.xml")
     manifest = manifests.read(path)
-    with connect(args, console) as (client, target), _stoppable() as stop:
+    with client_for(args, console) as (client, target), _stoppable() as stop:
         ids, drift = convtest.resolve(client, selected, desired.agents, manifest, path)
         for warning in drift:
             console.err(f"warning: {warning}")

@@ -211,7 +211,7 @@ def emulator(args: Namespace, console: Console) -> int:
 def test(args: Namespace, console: Console) -> int:
     from . import testcmd
 
-    return testcmd.test(args, console, connect=wiring.client_for, load=wiring.read_desired)
+    return testcmd.test(args, console)
 
 
 def completion(args: Namespace, console: Console, parser: ArgumentParser) -> int:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..core import render
     from ..core.model import DesiredState
     from ..core.plan import PlanOptions
+    from ..desired.tests import Suite
     from ..emulator.assistant import AssistantScript
     from .app import Console
 
@@ -54,6 +55,19 @@ def read_desired(files: list[str], console: Console, *,
     for warning in state.warnings:
         console.err(f"warning: {warning}")
     return state
+
+
+def read_tests(files: list[str], console: Console, desired: DesiredState,
+               missing_env_ok: bool = False) -> Suite:
+    """The files' tests, checked offline against their agents (for `validate` and `test`)."""
+    from ..desired import tests as test_files
+
+    suite = test_files.load(files, console.env, desired.agents, missing_env_ok=missing_env_ok)
+    for value in suite.env_values:  # prompts and messages may carry them: system messages do
+        console.redactor.add(value)
+    for warning in suite.warnings:
+        console.err(f"warning: {warning}")
+    return suite
 
 
 def reader(files: list[str], console: Console) -> Callable[[], DesiredState]:
