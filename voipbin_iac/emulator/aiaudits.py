@@ -23,6 +23,7 @@ from ..core.catalog import ZERO_UUID
 from . import assistant
 from .conversation import AicallRecord, ai_of, owned
 from .conversation import settle as settle_messages
+from .newest import newest_first
 from .paging import page_body, parse_page
 from .protocol import (
     ApiFailure,
@@ -44,7 +45,6 @@ _LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")  # `aiaudit.go:18
 _COLUMNS = ("id, customer_id, aicall_id, ai_id, prompt_history_id, status, overall_score, "
             "evaluation, message_ids, language, error, score_when_done, due, tm_create, "
             "tm_update, tm_delete")
-_NO_BOUND = 2**62
 _DIMENSIONS = ("helpfulness", "accuracy", "tone", "goal_completion", "tool_usage")
 
 
@@ -223,9 +223,7 @@ def list_aiaudits(ctx: Context) -> Response:
         args.append(value)
     with ctx.store.transaction() as conn:
         settle(conn, ctx)
-        rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM aiaudits WHERE customer_id=? AND tm_delete IS NULL{filters} "
-            "AND tm_create < ? ORDER BY tm_create DESC LIMIT ?",
-            (ctx.customer_id, *args, _NO_BOUND if page.before is None else page.before,
-             page.size)).fetchall()
+        rows = newest_first(conn, _COLUMNS, "aiaudits",
+                            f"customer_id=? AND tm_delete IS NULL{filters}",
+                            (ctx.customer_id, *args), page.before, page.size)
     return json_response(200, page_body([_Audit(r) for r in rows], render))

@@ -29,6 +29,7 @@ from .conversation import (
     settle,
     store_message,
 )
+from .newest import newest_first
 from .paging import page_body, parse_page
 from .protocol import (
     ApiFailure,
@@ -46,7 +47,6 @@ from .protocol import (
 from .records import AiRecord
 from .timefmt import format_time
 
-_NO_BOUND = 2**62
 RECREATE_BLOCK_US = 5 * 60 * 1_000_000  # contact_case: §B1, `start.go:558-587`
 _WORKING = frozenset({"", "contact_case"})  # reference types that work through the API (§B1)
 # The platform's built-in system prompt, the first system message of every normal AI's
@@ -218,11 +218,8 @@ def get_aicall(ctx: Context) -> Response:
 def list_aicalls(ctx: Context) -> Response:
     page = parse_page(ctx.request)
     with ctx.store.reading() as conn:
-        rows = conn.execute(
-            f"SELECT {COLUMNS} FROM aicalls WHERE customer_id=? AND tm_delete IS NULL "
-            "AND tm_create < ? ORDER BY tm_create DESC LIMIT ?",
-            (ctx.customer_id, _NO_BOUND if page.before is None else page.before,
-             page.size)).fetchall()
+        rows = newest_first(conn, COLUMNS, "aicalls", "customer_id=? AND tm_delete IS NULL",
+                            (ctx.customer_id,), page.before, page.size)
     return json_response(200, page_body([aicall_of(r) for r in rows], render))
 
 

@@ -25,6 +25,7 @@ from .conversation import (
     store_message,
     touch,
 )
+from .newest import newest_first
 from .paging import page_body, parse_page
 from .protocol import (
     ApiFailure,
@@ -40,7 +41,6 @@ from .protocol import (
 from .timefmt import format_time
 
 COOLDOWN_US = 3_000_000  # AICALL_SEND_COOLDOWN_SECONDS default (`AM internal/config/main.go:73`)
-_NO_BOUND = 2**62
 _PLAIN = MESSAGE_COLUMNS.split(", ")[:8]
 
 
@@ -98,10 +98,8 @@ def list_aimessages(ctx: Context) -> Response:
     with ctx.store.transaction() as conn:
         settle(conn, ctx)
         owned(conn, ctx, aicall_id)
-        rows = conn.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM aimessages WHERE aicall_id=? AND tm_create < ? "
-            "ORDER BY tm_create DESC LIMIT ?",
-            (aicall_id, _NO_BOUND if page.before is None else page.before, page.size)).fetchall()
+        rows = newest_first(conn, MESSAGE_COLUMNS, "aimessages", "aicall_id=?", (aicall_id,),
+                            page.before, page.size)
     return json_response(200, page_body([_Row(r) for r in rows], lambda r: render(r.row)))
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .addresses import attach, normalize, reachable, render_address
+from .newest import newest_first
 from .paging import page_body, parse_page
 from .protocol import (
     ApiFailure,
@@ -34,7 +35,6 @@ from .timefmt import format_time
 _STRINGS = ("first_name", "last_name", "display_name", "company", "job_title", "source",
             "external_id", "notes")
 _COLUMNS = "id, customer_id, " + ", ".join(_STRINGS) + ", tag_ids, tm_create, tm_update, tm_delete"
-_NO_BOUND = 2**62
 
 
 @dataclass(frozen=True)
@@ -167,11 +167,8 @@ def create_contact(ctx: Context) -> Response:
 def list_contacts(ctx: Context) -> Response:
     page = parse_page(ctx.request)
     with ctx.store.reading() as conn:
-        rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM contacts WHERE customer_id=? AND tm_delete IS NULL "
-            "AND tm_create < ? ORDER BY tm_create DESC LIMIT ?",
-            (ctx.customer_id, _NO_BOUND if page.before is None else page.before, page.size),
-        ).fetchall()
+        rows = newest_first(conn, _COLUMNS, "contacts", "customer_id=? AND tm_delete IS NULL",
+                            (ctx.customer_id,), page.before, page.size)
         contacts = [_row(r) for r in rows]
         return json_response(200, page_body(contacts, lambda c: render_contact(conn, c)))
 

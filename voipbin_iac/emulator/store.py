@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from ..core.catalog import DIRECT_PREFIX, ZERO_UUID
 from ..core.clock import Clock, SystemClock
 from .accounts import AccountsMixin
+from .newest import newest_first
 from .records import Address, AiFields, AiRecord, CallRecord, NewCall, PromptHistoryRecord
 from .schema import EmulatorError, connect
 
@@ -39,7 +40,6 @@ _CALL_COLUMNS = (
     "routed_member_id, routed_ai_id"
 )
 _HISTORY_COLUMNS = "id, customer_id, ai_id, prompt, proposal_id, tm_create"
-_NO_BOUND = 2**62
 _WRITE_TIMES = ("tm_create", "tm_update", "tm_delete")  # never the planned or expiry times
 
 
@@ -240,10 +240,9 @@ class Store(AccountsMixin):
     def list_ais(self, customer_id: str, before: int | None, limit: int) -> list[AiRecord]:
         """Live AIs of a customer with `tm_create < before`, newest first."""
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {_AI_COLUMNS} FROM ais WHERE customer_id=? AND tm_delete IS NULL "
-                "AND tm_create < ? ORDER BY tm_create DESC LIMIT ?",
-                (customer_id, _NO_BOUND if before is None else before, limit)).fetchall()
+            rows = newest_first(self._conn, _AI_COLUMNS, "ais",
+                                "customer_id=? AND tm_delete IS NULL", (customer_id,), before,
+                                limit)
         return [_ai(row) for row in rows]
 
     def replace_ai(self, ai_id: str, fields: AiFields, now: int) -> AiRecord | None:
@@ -308,10 +307,8 @@ class Store(AccountsMixin):
     def list_prompt_histories(self, ai_id: str, before: int | None,
                               limit: int) -> list[PromptHistoryRecord]:
         with self.reading() as conn:
-            rows = conn.execute(
-                f"SELECT {_HISTORY_COLUMNS} FROM ai_prompt_histories WHERE ai_id=? "
-                "AND tm_create < ? ORDER BY tm_create DESC LIMIT ?",
-                (ai_id, _NO_BOUND if before is None else before, limit)).fetchall()
+            rows = newest_first(conn, _HISTORY_COLUMNS, "ai_prompt_histories", "ai_id=?",
+                                (ai_id,), before, limit)
         return [_history(row) for row in rows]
 
     def get_prompt_history(self, history_id: str) -> PromptHistoryRecord | None:
@@ -351,8 +348,6 @@ class Store(AccountsMixin):
 
     def list_calls(self, customer_id: str, before: int | None, limit: int) -> list[CallRecord]:
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {_CALL_COLUMNS} FROM calls WHERE customer_id=? AND tm_create < ? "
-                "ORDER BY tm_create DESC LIMIT ?",
-                (customer_id, _NO_BOUND if before is None else before, limit)).fetchall()
+            rows = newest_first(self._conn, _CALL_COLUMNS, "calls", "customer_id=?",
+                                (customer_id,), before, limit)
         return [_call(row) for row in rows]

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .newest import newest_first
 from .paging import page_body, parse_page
 from .protocol import (
     ApiFailure,
@@ -31,7 +32,6 @@ from .timefmt import format_time
 NAME_LIMIT = 255  # varchar(255), in characters (§1.5)
 DETAIL_LIMIT = 65_535  # MySQL `text`, in bytes (§1.5)
 _COLUMNS = "id, customer_id, name, detail, tm_create, tm_update, tm_delete"
-_NO_BOUND = 2**62
 
 
 @dataclass(frozen=True)
@@ -100,11 +100,8 @@ def _owned(ctx: Context) -> TagRecord:
 def list_tags(ctx: Context) -> Response:
     page = parse_page(ctx.request)
     with ctx.store.reading() as conn:
-        rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM tags WHERE customer_id=? AND tm_create < ? "
-            "ORDER BY tm_create DESC LIMIT ?",  # deleted tags included (§1.4)
-            (ctx.customer_id, _NO_BOUND if page.before is None else page.before, page.size),
-        ).fetchall()
+        rows = newest_first(conn, _COLUMNS, "tags", "customer_id=?",  # deleted ones too (§1.4)
+                            (ctx.customer_id,), page.before, page.size)
     return json_response(200, page_body([_row(r) for r in rows], render_tag))
 
 

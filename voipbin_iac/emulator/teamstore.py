@@ -15,11 +15,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .newest import newest_first
 from .store import Store
 
 _COLUMNS = ("id, customer_id, name, detail, start_member_id, members, parameter, direct_id, "
             "direct_hash, tm_create, tm_update, tm_delete")
-_NO_BOUND = 2**62
 
 
 @dataclass(frozen=True)
@@ -128,10 +128,8 @@ def list_teams(store: Store, customer_id: str, before: int | None,
                limit: int) -> list[TeamRecord]:
     """Live teams of a customer with `tm_create < before`, newest first (part 2 §A6)."""
     with store.reading() as conn:
-        rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM teams WHERE customer_id=? AND tm_delete IS NULL "
-            "AND tm_create < ? ORDER BY tm_create DESC LIMIT ?",
-            (customer_id, _NO_BOUND if before is None else before, limit)).fetchall()
+        rows = newest_first(conn, _COLUMNS, "teams",
+                            "customer_id=? AND tm_delete IS NULL", (customer_id,), before, limit)
     return [_team(row) for row in rows]
 
 
