@@ -1,8 +1,9 @@
 """The account lease's round trips (issue: sequential round trips around an apply).
 
 Taking the lease is two round trips: the lease contact's lookup beside this run's tag create,
-then the lock create, sent without reading the lock first. Giving it back is one: the lock
-delete, the tag delete and the sweep's read of the newest tags at once. A WSGI gate in front of
+then the lock create, sent without reading the lock first, beside the sweep's read of the
+newest tags. Giving it back is one: the lock delete and the tag delete at once (and the
+leftover tags the sweep found). A WSGI gate in front of
 the emulator holds the requests of each group until all of them are in flight, so concurrency
 is proven by the gate, never by timing; a sequential lease would leave the gate waiting (for
 `WAIT` seconds, on failure only). The rest pins what the shortcut must not break: a busy lock
@@ -97,25 +98,26 @@ def lease_log(stack: Stack) -> list[tuple[str, str, int | None]]:
 
 
 ACQUIRE = frozenset({LOOKUP, NEW_TAG})
-RELEASE = frozenset({FREE, DROP, SWEEP})
+TAKING = frozenset({TAKE, SWEEP})
+RELEASE = frozenset({FREE, DROP})
 
 
 def test_taking_the_lease_is_two_round_trips_and_giving_it_back_one(stack: Stack) -> None:
     with make_lease(stack):
         pass  # the account's first lease makes the lease contact: not what is measured here
     stack.app.request_log.clear_log()
-    gate = Together(stack.app, ACQUIRE, RELEASE)
+    gate = Together(stack.app, ACQUIRE, TAKING, RELEASE)
     with served(stack, gate) as url:
         lease = lease_at(stack, url)
         lease.acquire()
-        assert gate.met == {ACQUIRE}  # the tag went out beside the lookup
-        taken = lease_log(stack)
+        assert gate.met == {ACQUIRE, TAKING}  # the tag beside the lookup, the sweep's read
+        taken = lease_log(stack)  # beside the lock create
         lease.release()
-    assert gate.met == {ACQUIRE, RELEASE}  # both deletes and the sweep at once
+    assert gate.met == {ACQUIRE, TAKING, RELEASE}  # and both deletes at once
     assert sorted(taken[:2]) == sorted([(*LOOKUP, 200), (*NEW_TAG, 200)])
-    assert taken[2:] == [(*TAKE, 201)]  # created unread: no GET of the lock
-    released = lease_log(stack)[3:]
-    assert sorted(released) == sorted([(*FREE, 200), (*DROP, 200), (*SWEEP, 200)])
+    assert sorted(taken[2:]) == sorted([(*TAKE, 201), (*SWEEP, 200)])  # no GET of the lock
+    released = lease_log(stack)[4:]
+    assert sorted(released) == sorted([(*FREE, 200), (*DROP, 200)])
     assert locks(stack) == [] and tags(stack) == []
 
 
@@ -125,11 +127,11 @@ def test_an_apply_takes_and_gives_back_the_lease_with_its_requests_side_by_side(
     assert stack.cli("apply", str(path), "--yes").code == 0  # makes the lease contact
     path.write_text(agents_yaml({"a": {"detail": "x"}}))
     stack.app.request_log.clear_log()
-    gate = Together(stack.app, ACQUIRE, RELEASE)
+    gate = Together(stack.app, ACQUIRE, TAKING, RELEASE)
     with served(stack, gate) as url:
         result = stack.cli("apply", str(path), "--yes", env={"VOIPBIN_API_BASE_URL": url})
     assert result.code == 0, result.err
-    assert gate.met == {ACQUIRE, RELEASE}
+    assert gate.met == {ACQUIRE, TAKING, RELEASE}
     assert READ not in [(m, p) for m, p, _ in lease_log(stack)]
     assert len(lease_log(stack)) == 6
 
@@ -140,9 +142,10 @@ def test_a_busy_lock_is_refused_after_one_create_and_leaves_no_tag(stack: Stack)
     stack.app.request_log.clear_log()
     with pytest.raises(LockError, match="locked by another apply"):
         make_lease(stack, pid=2).acquire()
-    steps = [(m, p, s) for m, p, s in lease_log(stack)]
+    steps = lease_log(stack)
     assert sorted(steps[:2]) == sorted([(*LOOKUP, 200), (*NEW_TAG, 200)])
-    assert steps[2:] == [(*TAKE, 409), (*READ, 200), (*DROP, 200), ("GET", "/v1.0/tags/{id}", 200)]
+    assert sorted(steps[2:4]) == sorted([(*TAKE, 409), (*SWEEP, 200)])
+    assert steps[4:] == [(*READ, 200), (*DROP, 200), ("GET", "/v1.0/tags/{id}", 200)]
     assert [t["id"] for t in tags(stack)] == [holder.tag.id]  # its own tag is gone
     holder.release()
 

@@ -4,8 +4,9 @@ The local `flock` (`lock.py`) only protects one checkout; this protects the acco
 are described in `leaserecords`. The protocol:
 
 - **Acquire.** Find the lease contact and make this run's heartbeat tag at once (neither needs
-  the other), then create the lock address pointing at the tag without reading it first: 201
-  means held, and a free lock is the common case, so taking the lease is two round trips.
+  the other), then create the lock address pointing at the tag without reading it first (and,
+  beside it, read the newest tags for the sweep): 201 means held, and a free lock is the common
+  case, so taking the lease is two round trips.
   409 (someone holds it), a 500 or a lost answer is settled by reading: the lock names its
   holder's random token, so a create of ours that went through is recognised. Held by another
   run: drop this run's tag (a waiting run keeps none), then refuse at once, or with
@@ -23,10 +24,11 @@ are described in `leaserecords`. The protocol:
   makes the apply's stop event report a lost or unconfirmed lease, so the executor stops before
   its next change.
 - **Release.** Delete the lock by id (hard) and the tag (soft: VoIPBin keeps deleted tags
-  listed) at once, and beside them sweep the newest page of tags for live leftover lease tags
-  older than two TTLs (by VoIPBin's own timestamps, against this run's tag), so giving the
-  lease back is one round trip. A killed holder's records go stale and are removed by the next
-  holder; a kill between the two deletes leaves one of them, see `release`.
+  listed) at once, and beside them the leftover lease tags the sweep's read found (live, not
+  renewed for two TTLs before this run's tag was made, by VoIPBin's own timestamps): one round
+  trip, two requests after the writes have spent the burst. A killed holder's records go stale
+  and are removed by the next holder; a kill between the two deletes leaves one of them, see
+  `release`.
 
 The heartbeat runs on a thread that waits on real time. Under an injected clock (tests), the
 thread is off and `beat_if_due` is driven from the write path, so fake time never races. The
@@ -49,7 +51,7 @@ from ..errors import IacError, LockError
 from .leaserecords import TAG_NAME, HolderInfo, Lock, Records, Tag, Unsettled, parse_time
 
 MAX_TTL = 3600.0
-SWEEPERS = 4  # leftover tags deleted at once by the sweep
+SWEEPERS = 4  # leftover tags deleted at once at the release
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class AccountLease:
         self._confirmed = (0.0, 0.0)  # (monotonic, wall) when the last confirmed beat was sent
         self._last_try = 0.0
         self._released = False
+        self._leftovers: list[str] = []  # stale lease tags seen when taking it: swept at release
         self._beating = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -175,7 +178,8 @@ class AccountLease:
                 first_post = first_post or sent
                 try:
                     tag = self.tag or self._new_tag()
-                    won = self.records.take(contact, self.token, tag.id)
+                    won = self.records.take(contact, self.token, tag.id) if read else \
+                        self._first_take(contact, tag)
                 except Unsettled as exc:
                     self.log.info("the lock create is unsettled (%s); reading it back", exc)
                     won = None
@@ -207,6 +211,27 @@ class AccountLease:
                 raise self._busy(info, tag, still, ttl)
             stale_in = ttl - still + 0.001 if lock.id else s.poll  # unreadable: just poll
             self.clock.sleep(max(0.001, min(s.poll, deadline - now, stale_in)))
+
+    def _first_take(self, contact: str, tag: Tag) -> Lock | None:
+        """The first, unread create, with the sweep's read of the newest tags beside it: the
+        account's rate is still unspent here, not after the writes (where the release is)."""
+        took, page = fanout.settle([partial(self.records.take, contact, self.token, tag.id),
+                                    self.records.recent_tags], name="lease")
+        if isinstance(page.error, IacError):
+            self.log.info("could not sweep stale lease tags: %s", page.error.message)
+        elif page.error is not None:
+            raise page.error
+        else:
+            self._leftovers = self._stale(tag, cast(list[Tag], page.value))
+        return cast(Lock | None, took.get())
+
+    def _stale(self, mine: Tag, recent: list[Tag]) -> list[str]:
+        """The live lease tags that no run renewed for two TTLs before `mine` was made."""
+        reference = parse_time(mine.stamp)
+        return [] if reference is None else [
+            t.id for t in recent if t.name == TAG_NAME and t.tm_delete is None and t.id != mine.id
+            and (stamp := parse_time(t.stamp)) is not None
+            and reference - stamp > 2 * self.settings.ttl]
 
     def _held(self, lock: Lock, sent: tuple[float, float]) -> None:
         self.lock = lock
@@ -306,8 +331,8 @@ class AccountLease:
     # -- release -------------------------------------------------------------------------
 
     def release(self) -> None:
-        """Give the lease back: delete the lock (frees the key) and the tag, and sweep the
-        leftovers, all at once. Never raises an `IacError`.
+        """Give the lease back: delete the lock (frees the key), the tag and the leftovers found
+        when it was taken, all at once. Never raises an `IacError`.
 
         A beat in flight is not waited for first: it only PUTs a tag being deleted (a PUT
         cannot undelete it) and reads a lock being freed, and a released lease ignores what it
@@ -321,13 +346,17 @@ class AccountLease:
                          "have taken it over")
         self._released = True
         lock, self.lock = self.lock, None
-        mine = self.tag if lock is not None else None
+        leftovers, self._leftovers = (self._leftovers if lock is not None else []), []
         freed, *rest = fanout.settle(
             [lambda: lock is not None and self.records.free(lock.id), self._drop_own_tag,
-             lambda: self._sweep(mine)], name="lease")
+             *(partial(self.records.drop_tag, tag_id) for tag_id in leftovers)],
+            limit=2 + SWEEPERS, name="lease")
         if isinstance(freed.error, IacError):
             self.log.warning("could not release the account lease (%s); it goes stale %g s "
                              "after its last heartbeat", freed.error.message, self.settings.ttl)
+        for tag_id, swept in zip(leftovers, rest[1:], strict=True):
+            self.log.info("removed a stale lease tag %s left by an earlier run" if swept.error
+                          is None else "could not remove a stale lease tag %s", tag_id)
         for error in (freed.error, *(r.error for r in rest)):
             if error is not None and not isinstance(error, IacError):
                 raise error
@@ -350,32 +379,6 @@ class AccountLease:
                 self.records.drop_tag(tag.id)
             except IacError as exc:
                 self.log.info("could not delete the lease's heartbeat tag: %s", exc.message)
-
-    def _sweep(self, mine: Tag | None) -> None:
-        """Delete live lease tags that no run has renewed for two TTLs (killed runs' leftovers),
-        among the account's newest 100 tags: at the release of a lease that was held, beside
-        its own deletes. Best effort: never fails the apply."""
-        reference = parse_time(mine.stamp) if mine else None
-        if mine is None or reference is None:
-            return
-        try:
-            stale = [t.id for t in self.records.recent_tags()
-                     if t.name == TAG_NAME and t.tm_delete is None and t.id != mine.id
-                     and (stamp := parse_time(t.stamp)) is not None
-                     and reference - stamp > 2 * self.settings.ttl]
-        except IacError as exc:
-            self.log.info("could not sweep stale lease tags: %s", exc.message)
-            return
-        dropped = fanout.settle([partial(self.records.drop_tag, tag_id) for tag_id in stale],
-                                limit=SWEEPERS, name="sweep")
-        for tag_id, outcome in zip(stale, dropped, strict=True):
-            if outcome.error is None:
-                self.log.info("removed a stale lease tag %s left by an earlier run", tag_id)
-            elif isinstance(outcome.error, IacError):
-                self.log.info("could not sweep stale lease tags: %s", outcome.error.message)
-            else:
-                raise outcome.error
-
 
 class LeaseGuard(threading.Event):
     """A stop event that also reads as set while the account lease is lost or unconfirmed.
