@@ -3,10 +3,14 @@
 The local `flock` (`lock.py`) only protects one checkout; this protects the account. Its records
 are described in `leaserecords`. The protocol:
 
-- **Acquire.** Read the lock (one list of the lease contact's addresses). Free: make this run's
-  heartbeat tag, then create the lock address pointing at it; 201 means held, 409 means someone
-  was faster (read again). A 500 or a lost answer is settled by reading: the lock names its
-  holder's random token. Held by another run: refuse at once, or with `--lock-timeout` watch it.
+- **Acquire.** Find the lease contact and make this run's heartbeat tag at once (neither needs
+  the other), then create the lock address pointing at the tag without reading it first (and,
+  beside it, read the newest tags for the sweep): 201 means held, and a free lock is the common
+  case, so taking the lease is two round trips.
+  409 (someone holds it), a 500 or a lost answer is settled by reading: the lock names its
+  holder's random token, so a create of ours that went through is recognised. Held by another
+  run: drop this run's tag (a waiting run keeps none), then refuse at once, or with
+  `--lock-timeout` watch it and, once it reads free, make a tag and create the lock again.
 - **Staleness.** A watcher treats the lock as stale only when the holder's heartbeat (its tag's
   `tm_update`, or the tag being gone) has not moved for longer than the TTL *by the watcher's
   own monotonic clock*: no clocks are compared. It then deletes the holder's tag (so a holder
@@ -19,12 +23,17 @@ are described in `leaserecords`. The protocol:
   silence, so a holder that stopped writing at TTL/2 never overlaps the next one. `LeaseGuard`
   makes the apply's stop event report a lost or unconfirmed lease, so the executor stops before
   its next change.
-- **Release.** Delete the lock by id (hard), then the tag (soft: VoIPBin keeps deleted tags
-  listed). A killed holder's records go stale and are removed by the next holder; live leftover
-  tags older than two TTLs are swept from the newest page of tags when a run takes the lease.
+- **Release.** Delete the lock by id (hard) and the tag (soft: VoIPBin keeps deleted tags
+  listed) at once, and beside them the leftover lease tags the sweep's read found (live, not
+  renewed for two TTLs before this run's tag was made, by VoIPBin's own timestamps): one round
+  trip, two requests after the writes have spent the burst. A killed holder's records go stale
+  and are removed by the next holder; a kill between the two deletes leaves one of them, see
+  `release`.
 
 The heartbeat runs on a thread that waits on real time. Under an injected clock (tests), the
-thread is off and `beat_if_due` is driven from the write path, so fake time never races.
+thread is off and `beat_if_due` is driven from the write path, so fake time never races. The
+requests sent side by side (`api.fanout`) wait on no time, and have all ended when `acquire` or
+`release` returns.
 """
 
 from __future__ import annotations
@@ -33,12 +42,16 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass
+from functools import partial
+from typing import cast
 
+from ..api import fanout
 from ..core.clock import Clock
 from ..errors import IacError, LockError
 from .leaserecords import TAG_NAME, HolderInfo, Lock, Records, Tag, Unsettled, parse_time
 
 MAX_TTL = 3600.0
+SWEEPERS = 4  # leftover tags deleted at once at the release
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,7 @@ class AccountLease:
         self._confirmed = (0.0, 0.0)  # (monotonic, wall) when the last confirmed beat was sent
         self._last_try = 0.0
         self._released = False
+        self._leftovers: list[str] = []  # stale lease tags seen when taking it: swept at release
         self._beating = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,8 +128,8 @@ class AccountLease:
 
     def acquire(self) -> None:
         try:
-            self.contact = self.records.lease_contact()
-            self._wait_for_lock(self.contact)
+            self._prepare()
+            self._wait_for_lock(cast(str, self.contact))
         except LockError:
             self._drop_own_tag()
             raise
@@ -130,7 +144,19 @@ class AccountLease:
             self._thread = threading.Thread(target=self._run, name="lease-heartbeat",
                                             daemon=True)
             self._thread.start()
-        self._sweep()
+
+    def _prepare(self) -> None:
+        """Find the lease contact and make this run's heartbeat tag, side by side: neither
+        needs the other, and the lock create needs both. The tag is made in this thread (an
+        interrupt leaves it known, so it is removed)."""
+        tag, contact = fanout.settle([self._new_tag, self.records.lease_contact],
+                                     name="lease")
+        self.contact = cast(str, contact.get())  # its error first, as when it came first
+        tag.get()
+
+    def _new_tag(self) -> Tag:
+        self.tag = self.records.new_tag(self.info.detail())
+        return self.tag
 
     def _wait_for_lock(self, contact: str) -> None:
         s = self.settings
@@ -138,8 +164,12 @@ class AccountLease:
         watch = _Watch()
         first_post: tuple[float, float] | None = None
         unseen = 0  # creates refused while no holder could be read
+        read = False  # the first create goes out unread: a free lock is the common case
         while True:
-            lock = self.records.holder(contact) if unseen < 2 else self.records.holder_anywhere()
+            lock = None
+            if read:
+                lock = self.records.holder(contact) if unseen < 2 else \
+                    self.records.holder_anywhere()
             if lock is not None and lock.token == self.token:  # a create whose answer was lost
                 self._held(lock, first_post or self._now())
                 return
@@ -147,22 +177,26 @@ class AccountLease:
                 sent = self._now()
                 first_post = first_post or sent
                 try:
-                    if self.tag is None:
-                        self.tag = self.records.new_tag(self.info.detail())
-                    won = self.records.take(contact, self.token, self.tag.id)
+                    tag = self.tag or self._new_tag()
+                    won = self.records.take(contact, self.token, tag.id) if read else \
+                        self._first_take(contact, tag)
                 except Unsettled as exc:
                     self.log.info("the lock create is unsettled (%s); reading it back", exc)
                     won = None
                 if won is not None:
                     self._held(won, first_post)
                     return
-                unseen += 1  # refused (409, 500, no answer) while no holder could be read
+                unseen += read  # refused (409, 500, no answer) while no holder could be read
+                read = True
                 if unseen < 4:
                     continue
                 lock = Lock("", "", "", "")  # held, but not readable: wait like for anyone
                 unseen = 0
             else:
                 first_post, unseen = None, 0  # another run holds it: none of ours went in
+                # A waiting run keeps no tag: a later holder's sweep would take one that waited
+                # two TTLs for a leftover. It makes one again when it tries.
+                self._drop_own_tag()
             tag = self.records.tag(lock.tag_id) if lock.tag_id else None
             info = HolderInfo.parse(tag.detail) if tag else None
             beat = tag.stamp if tag is not None and tag.tm_delete is None else "(none)"
@@ -177,6 +211,27 @@ class AccountLease:
                 raise self._busy(info, tag, still, ttl)
             stale_in = ttl - still + 0.001 if lock.id else s.poll  # unreadable: just poll
             self.clock.sleep(max(0.001, min(s.poll, deadline - now, stale_in)))
+
+    def _first_take(self, contact: str, tag: Tag) -> Lock | None:
+        """The first, unread create, with the sweep's read of the newest tags beside it: the
+        account's rate is still unspent here, not after the writes (where the release is)."""
+        took, page = fanout.settle([partial(self.records.take, contact, self.token, tag.id),
+                                    self.records.recent_tags], name="lease")
+        if isinstance(page.error, IacError):
+            self.log.info("could not sweep stale lease tags: %s", page.error.message)
+        elif page.error is not None:
+            raise page.error
+        else:
+            self._leftovers = self._stale(tag, cast(list[Tag], page.value))
+        return cast(Lock | None, took.get())
+
+    def _stale(self, mine: Tag, recent: list[Tag]) -> list[str]:
+        """The live lease tags that no run renewed for two TTLs before `mine` was made."""
+        reference = parse_time(mine.stamp)
+        return [] if reference is None else [
+            t.id for t in recent if t.name == TAG_NAME and t.tm_delete is None and t.id != mine.id
+            and (stamp := parse_time(t.stamp)) is not None
+            and reference - stamp > 2 * self.settings.ttl]
 
     def _held(self, lock: Lock, sent: tuple[float, float]) -> None:
         self.lock = lock
@@ -250,7 +305,9 @@ class AccountLease:
             mine = tag is not None and tag.tm_delete is None and \
                 self.records.lock_by_id(self.lock.id) is not None
         except IacError as exc:
-            self.log.warning("could not renew the account lease (will retry): %s", exc.message)
+            if not self._released:  # a beat that overlaps the release may find it gone
+                self.log.warning("could not renew the account lease (will retry): %s",
+                                 exc.message)
             return
         if not mine:
             self._lose("another apply took it over (its records were removed)")
@@ -274,22 +331,37 @@ class AccountLease:
     # -- release -------------------------------------------------------------------------
 
     def release(self) -> None:
-        """Give the lease back: lock first (frees the key), then the tag. Never raises."""
+        """Give the lease back: delete the lock (frees the key), the tag and the leftovers found
+        when it was taken, all at once. Never raises an `IacError`.
+
+        A beat in flight is not waited for first: it only PUTs a tag being deleted (a PUT
+        cannot undelete it) and reads a lock being freed, and a released lease ignores what it
+        finds. A kill between the two deletes leaves either the tag (a leftover the next
+        sweep removes) or the lock pointing at a deleted tag, which a watcher reads as a
+        heartbeat that stopped: it takes the lock over after a TTL, as after a kill a moment
+        earlier."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
         if self.expired() and not self.lost:
             self.lost = ("it was not renewed for more than half its TTL, so another apply may "
                          "have taken it over")
         self._released = True
         lock, self.lock = self.lock, None
-        try:
-            if lock is not None:
-                self.records.free(lock.id)
-        except IacError as exc:
+        leftovers, self._leftovers = (self._leftovers if lock is not None else []), []
+        freed, *rest = fanout.settle(
+            [lambda: lock is not None and self.records.free(lock.id), self._drop_own_tag,
+             *(partial(self.records.drop_tag, tag_id) for tag_id in leftovers)],
+            limit=2 + SWEEPERS, name="lease")
+        if isinstance(freed.error, IacError):
             self.log.warning("could not release the account lease (%s); it goes stale %g s "
-                             "after its last heartbeat", exc.message, self.settings.ttl)
-        self._drop_own_tag()
+                             "after its last heartbeat", freed.error.message, self.settings.ttl)
+        for tag_id, swept in zip(leftovers, rest[1:], strict=True):
+            self.log.info("removed a stale lease tag %s left by an earlier run" if swept.error
+                          is None else "could not remove a stale lease tag %s", tag_id)
+        for error in (freed.error, *(r.error for r in rest)):
+            if error is not None and not isinstance(error, IacError):
+                raise error
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
     def _abandon(self) -> None:
         try:
@@ -307,24 +379,6 @@ class AccountLease:
                 self.records.drop_tag(tag.id)
             except IacError as exc:
                 self.log.info("could not delete the lease's heartbeat tag: %s", exc.message)
-
-    def _sweep(self) -> None:
-        """Delete live lease tags that no run has renewed for two TTLs (killed runs' leftovers),
-        among the account's newest 100 tags. Best effort: never fails the apply."""
-        reference = parse_time(self.tag.stamp) if self.tag else None
-        if reference is None:
-            return
-        try:
-            for tag in self.records.recent_tags():
-                stamp = parse_time(tag.stamp)
-                if tag.name == TAG_NAME and tag.tm_delete is None and self.tag and \
-                        tag.id != self.tag.id and stamp is not None and \
-                        reference - stamp > 2 * self.settings.ttl:
-                    self.records.drop_tag(tag.id)
-                    self.log.info("removed a stale lease tag %s left by an earlier run", tag.id)
-        except IacError as exc:
-            self.log.info("could not sweep stale lease tags: %s", exc.message)
-
 
 class LeaseGuard(threading.Event):
     """A stop event that also reads as set while the account lease is lost or unconfirmed.
