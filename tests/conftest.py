@@ -21,6 +21,8 @@ from voipbin_iac.cli import app as cli
 from voipbin_iac.core.clock import FakeClock
 from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
 
+from . import pages
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "vb_test_owner_key_0123456789"
 OTHER_KEY = "vb_test_other_customer_key"
@@ -66,17 +68,16 @@ class Stack:
 
     def live(self, key: str = KEY) -> list[dict[str, Any]]:
         """Every live AI of a customer, straight from the API."""
-        items, token = [], ""
         api = self.api(key)
-        while True:
+
+        def fetch(token: str) -> dict[str, Any]:
             params: dict[str, Any] = {"page_size": 100}
             if token:
                 params["page_token"] = token
-            body = api.get("/ais", params=params).json()
-            if not body["result"]:
-                return items
-            items.extend(body["result"])
-            token = body["next_page_token"]
+            body: dict[str, Any] = api.get("/ais", params=params).json()
+            return body
+
+        return pages.items(fetch)
 
     def write(self, name: str, text: str) -> Path:
         path = self.workdir / name
@@ -125,11 +126,26 @@ def stack(make_stack: Callable[..., Stack]) -> Stack:
     return make_stack()
 
 
+# The files git tracks under examples/ (tests/test_examples_copy.py keeps this equal to
+# `git ls-files examples`). Never the whole directory: the README's quick start leaves a
+# manifest, an apply log and a lock beside agents.yaml, and a copy of those would make every
+# test that starts from the example start from "every AI gone" instead of an empty account.
+EXAMPLE_FILES = ("agents.yaml", "github-actions/voipbin-iac.yml", "prompts/booking.txt")
+
+
+def copy_examples(dest: Path, root: Path = ROOT) -> Path:
+    """Copy the tracked example files of `root` to `dest/examples`; return its agents.yaml."""
+    for name in EXAMPLE_FILES:
+        target = dest / "examples" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / "examples" / name, target)
+    return dest / "examples" / "agents.yaml"
+
+
 @pytest.fixture
 def example(stack: Stack) -> Path:
-    """A copy of examples/ in the stack's work directory; returns the agents.yaml path."""
-    shutil.copytree(ROOT / "examples", stack.workdir / "examples")
-    return stack.workdir / "examples" / "agents.yaml"
+    """The tracked files of examples/ in the stack's work directory; returns agents.yaml."""
+    return copy_examples(stack.workdir)
 
 
 def agents_yaml(agents: dict[str, dict[str, Any]], *, defaults: dict[str, Any] | None = None,

@@ -15,7 +15,7 @@ from voipbin_iac.cli import app as cli
 from voipbin_iac.cli.progress import ProgressLine
 from voipbin_iac.core.clock import FakeClock
 
-from .conftest import ROOT, Stack, agents_yaml
+from .conftest import ROOT, Stack, agents_yaml, copy_examples
 
 
 def applied(stack: Stack, agents: dict) -> Path:
@@ -226,10 +226,7 @@ def test_progress_shows_at_default_verbosity_on_stderr(stack: Stack) -> None:
 
 
 def test_quick_start_runs_on_the_embedded_emulator(tmp_path: Path) -> None:
-    import shutil
-
-    shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    example = tmp_path / "examples" / "agents.yaml"
+    example = copy_examples(tmp_path)
     state = tmp_path / "emulator.sqlite3"
     env = {"NO_COLOR": "1"}  # no VOIPBIN_API_KEY, no OPENAI_API_KEY: the example's fallback
     args = ["--emulator", "--emulator-state", str(state)]
