@@ -11,7 +11,7 @@ import pytest
 from voipbin_iac.api.client import Connection, RetryPolicy, VoipbinClient
 from voipbin_iac.core.clock import FakeClock
 from voipbin_iac.core.secret import Secret
-from voipbin_iac.errors import OutcomeUnknownError, ResponseError
+from voipbin_iac.errors import OutcomeUnknownError, ResponseError, ServerError, TransportError
 
 from .conftest import MODEL
 
@@ -83,3 +83,103 @@ def test_listing_stops_at_a_token_that_does_not_move_and_keeps_each_ai_once() ->
     assert len(seen) == 2
     assert [r.url.params.get("page_token") for r in seen] == [None, page["next_page_token"]]
     assert all(r.url.params["page_size"] == "100" for r in seen)
+
+
+class Bound(random.Random):
+    """A random source that always draws the top (or the bottom) of the range it is given."""
+
+    def __init__(self, top: bool) -> None:
+        super().__init__(0)
+        self.top = top
+
+    def uniform(self, a: float, b: float) -> float:
+        return b if self.top else a
+
+
+def paced(rng: random.Random, policy: RetryPolicy, *answers: httpx.Response
+          ) -> tuple[VoipbinClient, list[httpx.Request], FakeClock]:
+    queue, seen = list(answers), []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    clock = FakeClock()
+    client = VoipbinClient(Connection("https://api.example.test/v1.0", Secret("vb_safety_key")),
+                           transport=httpx.MockTransport(handler), clock=clock, rng=rng,
+                           retry=policy, rate_limit=None)
+    return client, seen, clock
+
+
+def test_backoff_doubles_up_to_the_cap_and_jitter_reaches_down_to_zero() -> None:
+    policy = RetryPolicy(max_attempts=7, base_delay=0.5, max_delay=10.0, max_total_wait=1000)
+    client, seen, clock = paced(Bound(top=True), policy, httpx.Response(503))
+    with pytest.raises(ServerError):
+        client.get_ai(AI_ID)
+    assert len(seen) == 7
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]  # 0.5 * 2**attempt, capped
+    client, seen, clock = paced(Bound(top=False), policy, httpx.Response(503))
+    with pytest.raises(ServerError):
+        client.get_ai(AI_ID)
+    assert clock.sleeps == [0.0] * 6  # full jitter: from zero, no floor without Retry-After
+
+
+def test_the_retry_budget_is_spent_exactly_not_before() -> None:
+    policy = RetryPolicy(max_attempts=10, base_delay=0.5, max_delay=10.0, max_total_wait=3.0)
+    client, seen, clock = paced(Bound(top=True), policy, httpx.Response(503))
+    with pytest.raises(ServerError):
+        client.get_ai(AI_ID)
+    assert clock.sleeps == [1.0, 2.0]  # 1 + 2 = 3 fits the budget; the next 4 would not
+    assert len(seen) == 3
+
+
+@pytest.mark.parametrize(("header", "slept"), [("0", 0.0), ("-5", 0.0), ("2.5", 2.5),
+                                                ("soon", 0.0)])
+def test_retry_after_is_read_as_seconds_and_never_negative(header: str, slept: float) -> None:
+    client, seen, clock = paced(Bound(top=False), RetryPolicy(),
+                                httpx.Response(429, headers={"Retry-After": header}),
+                                httpx.Response(200, json=AI))
+    client.get_ai(AI_ID)
+    assert len(seen) == 2 and clock.sleeps == [slept]
+
+
+def _raising(exc: Exception) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize(("method", "exc", "kind", "hint"), [
+    ("POST", httpx.ReadError("reset by peer"), OutcomeUnknownError,
+     "the write may or may not have happened; the apply re-lists to find out"),
+    ("GET", httpx.ReadError("reset by peer"), TransportError,
+     "check the network and VOIPBIN_API_BASE_URL (https://api.example.test/v1.0), then run "
+     "again"),
+    ("POST", httpx.ConnectError("refused"), TransportError,
+     "check the network and VOIPBIN_API_BASE_URL (https://api.example.test/v1.0), then run "
+     "again"),
+])
+def test_no_answer_says_whether_a_write_may_have_happened(method: str, exc: Exception,
+                                                         kind: type, hint: str) -> None:
+    client = VoipbinClient(Connection("https://api.example.test/v1.0", Secret("vb_safety_key")),
+                           transport=_raising(exc), clock=FakeClock(), rng=random.Random(1),
+                           retry=RetryPolicy(max_attempts=2), rate_limit=None)
+    with pytest.raises(TransportError) as caught:
+        if method == "POST":
+            client.create_ai({"name": "bot"})
+        else:
+            client.get_ai(AI_ID)
+    assert type(caught.value) is kind
+    path = "/ais" if method == "POST" else f"/ais/{AI_ID}"
+    assert str(caught.value) == (f"{method} {path} got no answer: "
+                                 f"{type(exc).__name__}: {exc}")
+    assert caught.value.hint == hint
+
+
+def test_an_unreadable_created_ai_is_an_unknown_outcome_naming_the_create() -> None:
+    client, _ = client_for(httpx.Response(200, json={**AI, "tm_create": 5}))
+    with pytest.raises(OutcomeUnknownError) as caught:
+        client.create_ai({"name": "bot"})
+    assert str(caught.value).startswith(
+        "POST /ais got no answer: POST /ais answered an unexpected AI object: ")
+    assert caught.value.hint == "the create may have happened; the apply re-lists to find out"

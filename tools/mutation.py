@@ -9,6 +9,8 @@ which moves whenever the code does). The summary goes to `mutation/report.md`.
     python -m tools.mutation                    # fresh run, report, check the survivors
     python -m tools.mutation --report           # report on the last run only
     python -m tools.mutation --update-survivors # also rewrite survivors.yaml (reasons kept)
+    python -m tools.mutation --resume           # finish an interrupted run
+    python -m tools.mutation --rerun-survivors  # after adding tests: the survivors again
 
 Exit status: 0 when the score is at least `TARGET` and every survivor has a reason.
 """
@@ -108,9 +110,11 @@ def run_mutmut(jobs: int, names: list[str]) -> float:
     log = MUTANTS / "mutmut.log"
     print(f"mutmut: {len(names)} selections, {jobs} workers; log: {log}", flush=True)
     started = time.monotonic()
+    env = {**os.environ, "PYTEST_PLUGINS": "tools.mutation_order"}  # fastest tests first
     with log.open("a") as out:
         run = subprocess.run([mutmut, "run", "--max-children", str(jobs), *names],
-                             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False)
+                             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                             check=False)
     if run.returncode != 0:
         sys.exit(f"error: mutmut run failed (exit {run.returncode}); see {log}")
     return time.monotonic() - started
@@ -152,6 +156,10 @@ def load() -> list[Mutant]:
             if any(fnmatch.fnmatchcase(name, g) for g in globs):
                 mutants.append(Mutant(name, path, status_of(code)))
     return mutants
+
+
+def survivors_of(mutants: list[Mutant]) -> list[Mutant]:
+    return [m for m in mutants if m.status not in ("killed", "not checked")]
 
 
 def change_of(mutant: Mutant) -> tuple[str, str]:
@@ -236,22 +244,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-survivors", action="store_true",
                         help="rewrite mutation/survivors.yaml from this run, keeping reasons")
     parser.add_argument("--rerun-survivors", action="store_true",
-                        help="run only the last run's survivors again (after adding tests; "
-                             "killed mutants stay killed)")
+                        help="run the last run's survivors that survivors.yaml does not "
+                             "explain again (after adding tests; killed mutants stay killed)")
+    parser.add_argument("--resume", action="store_true",
+                        help="finish an interrupted run: only the mutants not checked yet")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     check_config()
     seconds = None
-    if args.rerun_survivors:
-        names = [m.name for m in load() if m.status not in ("killed", "not checked")]
+    if args.resume:
+        names = [m.name for m in load() if m.status == "not checked"]
+        seconds = run_mutmut(args.jobs, names) if names else 0.0
+    elif args.rerun_survivors:  # those explained in survivors.yaml are not worth the time
+        names = [e["mutant"] for e in explain(survivors_of(load()))[0] if not e["reason"]]
         seconds = run_mutmut(args.jobs, names) if names else 0.0
     elif not args.report:
         prepare()
         seconds = run_mutmut(args.jobs, mutant_globs())
     mutants = load()
     score = report(mutants, seconds, args.jobs)
-    survivors = [m for m in mutants if m.status not in ("killed", "not checked")]
+    survivors = survivors_of(mutants)
     entries, unused = explain(survivors)
     if args.update_survivors:
         write_survivors(entries)

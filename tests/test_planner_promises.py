@@ -1,0 +1,105 @@
+"""Planner promises at the CLI against the emulator: --target never adopts or records what
+is out of scope, drift ignores ignored fields, a key cleared in the console is restored, and
+a key rename found by name says so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .conftest import ENGINE_KEY, MODEL, Stack, agents_yaml
+
+
+def apply_file(stack: Stack, agents: dict[str, dict[str, Any]], *args: str) -> Path:
+    path = stack.write("agents.yaml", agents_yaml(agents))
+    result = stack.cli("apply", str(path), "--yes", *args)
+    assert result.code == 0, result.err
+    return path
+
+
+def plan_data(stack: Stack, path: Path, *args: str) -> dict[str, Any]:
+    result = stack.cli("plan", str(path), "--format", "json", *args)
+    assert result.code == 0, result.err
+    data: dict[str, Any] = json.loads(result.out)
+    return data
+
+
+def owned(path: Path) -> dict[str, Any]:
+    agents: dict[str, Any] = yaml.safe_load(
+        path.with_name("agents.manifest.yaml").read_text())["agents"]
+    return agents
+
+
+def console(stack: Stack, ai_id: str, **fields: Any) -> None:
+    body = {"name": fields.pop("name"), "engine_model": MODEL, **fields}
+    assert stack.api().put(f"/ais/{ai_id}", json=body).status_code == 200
+
+
+def test_target_never_adopts_or_counts_what_is_out_of_scope(stack: Stack) -> None:
+    stray = stack.api().post("/ais", json={"name": "X", "engine_model": MODEL}).json()
+    path = apply_file(stack, {"a": {}})
+    path.write_text(agents_yaml({"a": {"detail": "new"}, "b": {}, "x": {"name": "X"}}))
+    data = plan_data(stack, path, "--target", "a")
+    assert [(c["action"], c["key"]) for c in data["changes"]] == [("update", "a")]
+    assert data["summary"]["unmanaged"] == 1  # X: not ours yet
+    assert stack.cli("apply", str(path), "--yes", "--target", "a").code == 0
+    assert sorted(owned(path)) == ["a"]  # x did not take X over behind the user's back
+    # Targeted, it is adopted (same id), and b still is not created.
+    data = plan_data(stack, path, "--target", "x")
+    assert [(c["action"], c["key"], c["id"]) for c in data["changes"]] == [
+        ("adopt", "x", stray["id"])]
+    assert stack.cli("apply", str(path), "--yes", "--target", "x").code == 0
+    assert owned(path)["x"]["id"] == stray["id"]
+    assert sorted(ai["name"] for ai in stack.live()) == ["X", "a"]
+
+
+def test_owned_agents_out_of_scope_are_neither_changed_nor_unmanaged(stack: Stack) -> None:
+    path = apply_file(stack, {"a": {}, "b": {}, "c": {}})
+    path.write_text(agents_yaml({"a": {"detail": "new"}, "b": {"detail": "new"}, "c": {}}))
+    data = plan_data(stack, path, "--target", "a")
+    assert [(c["action"], c["key"]) for c in data["changes"]] == [("update", "a")]
+    assert data["summary"]["unmanaged"] == 0
+    data = plan_data(stack, path, "--exclude", "a")
+    assert [(c["action"], c["key"]) for c in data["changes"]] == [("update", "b")]
+    assert data["summary"]["unmanaged"] == 0 and data["unchanged"] == ["c"]
+
+
+def test_a_change_to_an_ignored_field_is_not_drift(stack: Stack) -> None:
+    path = apply_file(stack, {"bot": {"init_prompt": "v1", "ignore_changes": ["detail"]}})
+    bot = owned(path)["bot"]["id"]
+    console(stack, bot, name="bot", engine_key=ENGINE_KEY, init_prompt="v1", detail="console")
+    path.write_text(agents_yaml({"bot": {"init_prompt": "v2", "ignore_changes": ["detail"]}}))
+    (change,) = plan_data(stack, path)["changes"]
+    assert (change["action"], change["drift"]) == ("update", False)
+    assert [f["field"] for f in change["fields"]] == ["init_prompt"]
+    # A change to a compared field is drift.
+    console(stack, bot, name="bot", engine_key=ENGINE_KEY, init_prompt="console", detail="x")
+    (change,) = plan_data(stack, path)["changes"]
+    assert change["drift"] is True
+    assert "changed outside voipbin-iac since the last apply (drift)" in change["notes"]
+
+
+def test_an_engine_key_cleared_in_the_console_is_restored(stack: Stack) -> None:
+    path = apply_file(stack, {"a": {}, "b": {}})
+    console(stack, owned(path)["a"]["id"], name="a")  # a PUT without engine_key clears it
+    (change,) = plan_data(stack, path)["changes"]
+    assert (change["action"], change["key"]) == ("update", "a")
+    assert [(f["field"], f["old"], f["sensitive"]) for f in change["fields"]] == [
+        ("engine_key", "", True)]
+    assert stack.cli("apply", str(path), "--yes").code == 0
+    assert {ai["name"]: ai["engine_key"] for ai in stack.live()} == {"a": ENGINE_KEY,
+                                                                     "b": ENGINE_KEY}
+
+
+def test_a_key_rename_found_by_name_says_so_with_its_drift(stack: Stack) -> None:
+    path = apply_file(stack, {"old": {"name": "Shared name", "init_prompt": "v1"}})
+    ai_id = owned(path)["old"]["id"]
+    console(stack, ai_id, name="Shared name", engine_key=ENGINE_KEY, init_prompt="console")
+    path.write_text(agents_yaml({"new": {"name": "Shared name", "init_prompt": "v2"}}))
+    (change,) = plan_data(stack, path)["changes"]
+    assert (change["action"], change["key"], change["id"]) == ("update", "new", ai_id)
+    assert change["notes"] == ["key renamed from 'old' (matched by name)",
+                               "changed outside voipbin-iac since the last apply (drift)"]
