@@ -1,0 +1,50 @@
+"""The emulator's authentication answers in full (fact sheet §3): status, reason and message
+of each refusal, the order in which credentials are read, and that a refusal happens before
+any handler (nothing is created)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import KEY, Emulator, error_of
+
+REQUIRED = ("UNAUTHENTICATED", "AUTHENTICATION_REQUIRED", "Authentication is required.")
+INVALID = ("UNAUTHENTICATED", "INVALID_CREDENTIALS", "The credentials are invalid.")
+JWT = ("UNAUTHENTICATED", "INVALID_CREDENTIALS",
+       "The credentials are invalid. (The emulator accepts accesskeys only, by cookie "
+       "`accesskey` or query `?accesskey=`; a Bearer token is a JWT.)")
+
+
+@pytest.mark.parametrize(("headers", "params", "expected"), [
+    ({}, {}, REQUIRED),
+    ({"Cookie": "theme=dark"}, {"accesskey": ""}, REQUIRED),
+    ({"Cookie": "accesskey=vb_nobody"}, {}, INVALID),
+    ({}, {"accesskey": "vb_nobody"}, INVALID),
+    ({"Cookie": "accesskey=vb_nobody"}, {"accesskey": KEY}, INVALID),  # the cookie is read first
+    ({"Authorization": "Bearer some.jwt"}, {"accesskey": KEY}, JWT),
+    ({"Cookie": f"token=t; accesskey={KEY}"}, {}, JWT),
+    ({"Cookie": f"accesskey={KEY}"}, {"token": "t"}, JWT),
+])
+def test_each_refusal_in_full(emu: Emulator, headers: dict[str, str], params: dict[str, str],
+                              expected: tuple[str, str, str]) -> None:
+    client = emu.client(None, headers=headers, params=params)
+    for method, path in (("GET", "/ais"), ("POST", "/ais")):
+        response = client.request(method, path, json={"name": "x", "engine_model": "openai.x"})
+        assert response.status_code == 401
+        error = error_of(response)
+        assert (error["status"], error["reason"], error["message"]) == expected
+        assert error["request_id"] == response.headers["X-Request-Id"]
+    assert emu.store.list_ais(emu.customer_id, None, 100) == []
+
+
+@pytest.mark.parametrize(("headers", "params"), [
+    ({"Cookie": f"accesskey={KEY}"}, {}),
+    ({}, {"accesskey": KEY}),
+    ({"Authorization": "Basic dXNlcjpwdw==", "Cookie": f"accesskey={KEY}"}, {}),
+    ({"Authorization": "Bearer"}, {"accesskey": KEY}),  # no token after the scheme
+    ({"Cookie": f"accesskey={KEY}"}, {"accesskey": "vb_nobody"}),
+])
+def test_an_accesskey_authenticates_wherever_the_platform_reads_it(
+        emu: Emulator, headers: dict[str, str], params: dict[str, str]) -> None:
+    response = emu.client(None, headers=headers, params=params).get("/ais")
+    assert response.status_code == 200, response.text
