@@ -155,6 +155,9 @@ def _raising(exc: Exception) -> httpx.MockTransport:
     ("GET", httpx.ReadError("reset by peer"), TransportError,
      "check the network and VOIPBIN_API_BASE_URL (https://api.example.test/v1.0), then run "
      "again"),
+    ("GET", httpx.ReadTimeout(""), TransportError,
+     "check the network and VOIPBIN_API_BASE_URL (https://api.example.test/v1.0), then run "
+     "again"),
     ("POST", httpx.ConnectError("refused"), TransportError,
      "check the network and VOIPBIN_API_BASE_URL (https://api.example.test/v1.0), then run "
      "again"),
@@ -171,8 +174,8 @@ def test_no_answer_says_whether_a_write_may_have_happened(method: str, exc: Exce
             client.get_ai(AI_ID)
     assert type(caught.value) is kind
     path = "/ais" if method == "POST" else f"/ais/{AI_ID}"
-    assert str(caught.value) == (f"{method} {path} got no answer: "
-                                 f"{type(exc).__name__}: {exc}")
+    cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    assert str(caught.value) == f"{method} {path} got no answer: {cause}"
     assert caught.value.hint == hint
 
 

@@ -70,3 +70,14 @@ def test_one_id_under_two_keys_is_refused_with_the_second_place(stack: Stack) ->
     assert result.err == (f"error: {manifest}:4:3: id {ID1} is recorded for both 'a' and 'b'\n"
                           "hint: remove one of the two entries; one AI can belong to one key "
                           "only\n")
+
+
+def test_entries_are_set_and_removed_by_key() -> None:
+    from voipbin_iac.core.model import Manifest, ManifestEntry
+    from voipbin_iac.state.manifest import with_entries
+
+    a, b = ManifestEntry(id=ID1, name="A"), ManifestEntry(id=ID2, name="B")
+    start = Manifest({"a": a})
+    assert with_entries(start, {"b": b}).agents == {"a": a, "b": b}
+    assert with_entries(start, {"a": None, "never-there": None}).agents == {}
+    assert start.agents == {"a": a}  # a copy: the original is left as it was

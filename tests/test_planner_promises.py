@@ -103,3 +103,24 @@ def test_a_key_rename_found_by_name_says_so_with_its_drift(stack: Stack) -> None
     assert (change["action"], change["key"], change["id"]) == ("update", "new", ai_id)
     assert change["notes"] == ["key renamed from 'old' (matched by name)",
                                "changed outside voipbin-iac since the last apply (drift)"]
+
+
+def test_an_engine_key_the_platform_does_not_show_is_compared_by_fingerprint(make_stack) -> None:
+    """If VoIPBin stops echoing engine_key, the manifest's fingerprint stands in for it; with
+    nothing recorded either (an adopted AI), the live key is unknown and set once."""
+    from voipbin_iac.emulator import EmulatorConfig
+
+    stack = make_stack(EmulatorConfig(rate_limit=None, auth_rate_limit=None,
+                                      echo_engine_key=False))
+    stack.api().post("/ais", json={"name": "X", "engine_model": MODEL, "engine_key": "sk-old"})
+    path = stack.write("agents.yaml", agents_yaml({"x": {"name": "X"}, "a": {}}))
+    changes = {c["key"]: c for c in plan_data(stack, path)["changes"]}
+    assert [(f["field"], f["old"]) for f in changes["x"]["fields"]] == [("engine_key", None)]
+    assert stack.cli("apply", str(path), "--yes").code == 0
+    assert plan_data(stack, path)["changes"] == []  # recorded: no change without a reason
+    path.write_text(agents_yaml({"x": {"name": "X"}, "a": {}},
+                                defaults={"engine_key": "sk-rotated-key-0001"}))
+    changes = {c["key"]: c for c in plan_data(stack, path)["changes"]}
+    assert sorted(changes) == ["a", "x"]
+    assert all(c["fields"][0]["field"] == "engine_key" and c["fields"][0]["old"]
+               for c in changes.values())

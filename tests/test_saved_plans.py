@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from voipbin_iac import __version__
 from voipbin_iac.core.plan import PlanOptions
 from voipbin_iac.state import savedplan
 
@@ -164,6 +165,7 @@ def test_a_saved_plan_file_holds_no_secret_and_names_its_inputs(stack: Stack) ->
     plan_file = saved(stack, path, {"a": {"detail": "x"}}, "--target", "a")
     body = json.loads(Path(plan_file).read_text())
     assert body["kind"] == "voipbin-iac saved plan"
+    assert body["tool_version"] == __version__
     assert body["files"] == [str(path)]
     assert body["options"] == {"prune": False, "targets": ["a"], "excludes": []}
     assert stack.env["VOIPBIN_API_KEY"] not in Path(plan_file).read_text()
