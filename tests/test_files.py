@@ -91,6 +91,9 @@ def test_the_text_is_on_disk_before_the_rename(tmp_path: Path, monkeypatch: pyte
         real_fsync(fd)
 
     def replace(src: str, dst: str) -> None:
+        # A hidden temporary file beside the target, named after it.
+        name = Path(src).name
+        assert name.startswith(".agents.manifest.yaml.") and name.endswith(".tmp"), name
         events.append(("replace", (Path(src).parent, Path(dst))))
         real_replace(src, dst)
 

@@ -124,3 +124,26 @@ def test_an_engine_key_the_platform_does_not_show_is_compared_by_fingerprint(mak
     assert sorted(changes) == ["a", "x"]
     assert all(c["fields"][0]["field"] == "engine_key" and c["fields"][0]["old"]
                for c in changes.values())
+
+
+def test_names_that_cannot_be_adopted_are_all_listed_with_the_commands_that_settle_them(
+        stack: Stack) -> None:
+    xs = sorted(stack.api().post("/ais", json={"name": "X", "engine_model": MODEL}).json()["id"]
+                for _ in range(2))
+    y = stack.api().post("/ais", json={"name": "Y", "engine_model": MODEL}).json()["id"]
+    path = stack.write("agents.yaml", agents_yaml({"x": {"name": "X"}, "y": {"name": "Y"},
+                                                   "z": {"name": "Y"}}))
+    result = stack.cli("plan", str(path))
+    assert result.code == 1
+    error = result.err.split("error: ", 1)[1]
+    assert error == (
+        "3 agents cannot be planned:\n"
+        f"  x: several live AIs are named 'X' and none is recorded in the manifest "
+        f"({xs[0]}, {xs[1]}); say which one is x's: voipbin-iac import x {xs[0]}; "
+        f"voipbin-iac import x {xs[1]}\n"
+        f"  y: another agent in the file is named 'Y' and none is recorded in the manifest "
+        f"({y}); say which one is y's: voipbin-iac import y {y}\n"
+        f"  z: another agent in the file is named 'Y' and none is recorded in the manifest "
+        f"({y}); say which one is z's: voipbin-iac import z {y}\n"
+        "hint: settle each as it says, then run plan again\n")
+    assert sorted(ai["name"] for ai in stack.live()) == ["X", "X", "Y"]
