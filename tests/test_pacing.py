@@ -52,6 +52,16 @@ def test_acquire_waits_on_the_clock_and_reserves_in_turn() -> None:
     assert clock.slept == pytest.approx(0.75)
 
 
+def test_a_token_left_over_is_taken_without_waiting() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(4.0, 2, clock)
+    assert bucket.acquire() == 0.0  # one token left
+    clock.advance(0.1)  # 1.4 tokens
+    assert bucket.acquire() == 0.0  # 0.4 left: no wait, and none reported
+    assert bucket.acquire() == pytest.approx(0.15)  # 0.6 short of a token at 4/s
+    assert clock.sleeps == [pytest.approx(0.15)]
+
+
 def test_concurrent_acquires_queue_up_instead_of_waking_together() -> None:
     clock = FakeClock()
     bucket = TokenBucket(10.0, 1, clock)
@@ -131,7 +141,9 @@ def test_without_a_rate_limit_a_429_still_waits_retry_after() -> None:
 @pytest.mark.parametrize(("rate", "burst", "client"), [
     (PLATFORM_RATE, PLATFORM_BURST, 29),  # the platform's 33, less 10%
     (100.0, 197, 177),
+    (5.1, 10, 8),  # 10 - 2, below 90% of 10
     (1.7, 3, 1),  # 3 - 2 = 1 token: the margin never leaves less than one
+    (1.1, 2, 2),  # two tokens or fewer: no margin taken
     (1.0, 1, 1),
     (0.01, 1, 1),  # at least one token, however slow
 ])

@@ -170,3 +170,14 @@ def test_a_saved_plan_file_holds_no_secret_and_names_its_inputs(stack: Stack) ->
     assert body["options"] == {"prune": False, "targets": ["a"], "excludes": []}
     assert stack.env["VOIPBIN_API_KEY"] not in Path(plan_file).read_text()
     assert stack.env["OPENAI_API_KEY"] not in Path(plan_file).read_text()
+
+
+def test_a_saved_prune_of_an_agent_updated_before_applies(stack: Stack) -> None:
+    """The plan records the deleted AI's tm_update as it saw it, so the staleness check
+    compares like with like (an AI updated at least once has one)."""
+    path = apply_file(stack, {"a": {}, "b": {}})
+    apply_file(stack, {"a": {}, "b": {"detail": "updated"}})
+    plan_file = saved(stack, path, {"a": {}}, "--prune")
+    applied = stack.cli("apply", str(path), "--plan", plan_file, "--yes")
+    assert applied.code == 0, applied.err
+    assert [ai["name"] for ai in stack.live()] == ["a"]
