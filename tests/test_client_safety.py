@@ -41,9 +41,12 @@ def test_regenerate_is_repeated_after_a_lost_answer() -> None:
     assert client.regenerate_direct_hash(AI_ID).direct_hash == "direct.0123456789ab"
     assert [(r.method, r.url.path) for r in seen] == [("POST", f"/v1.0{REGENERATE}")] * 2
     create, sent = client_for(httpx.Response(502), httpx.Response(200, json=AI))
-    with pytest.raises(OutcomeUnknownError):
+    with pytest.raises(OutcomeUnknownError) as caught:
         create.create_ai({"name": "bot"})
     assert len(sent) == 1
+    assert str(caught.value) == "POST /ais got no answer: answered 502 after the request was sent"
+    assert caught.value.hint == ("the write may or may not have happened; the apply re-lists "
+                                 "to find out")
 
 
 @pytest.mark.parametrize(("call", "named"), [
@@ -186,3 +189,37 @@ def test_an_unreadable_created_ai_is_an_unknown_outcome_naming_the_create() -> N
     assert str(caught.value).startswith(
         "POST /ais got no answer: POST /ais answered an unexpected AI object: ")
     assert caught.value.hint == "the create may have happened; the apply re-lists to find out"
+
+
+def test_every_attempt_and_retry_is_logged_with_its_request_id() -> None:
+    import logging
+
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(f"{record.levelname} {record.getMessage()}")
+
+    logger = logging.getLogger("voipbin_iac.test_client_safety")
+    logger.handlers, logger.propagate = [Collect()], False
+    logger.setLevel(logging.DEBUG)
+    answers = [httpx.Response(503, headers={"X-Request-Id": "req_A"}),
+               httpx.ReadError("reset"), httpx.Response(200, json=AI)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    client = VoipbinClient(Connection("https://api.example.test/v1.0", Secret("vb_safety_key")),
+                           transport=httpx.MockTransport(handler), clock=FakeClock(),
+                           rng=Bound(top=True), rate_limit=None, logger=logger)
+    client.get_ai(AI_ID)
+    assert records == [
+        f"DEBUG GET /ais/{AI_ID} -> 503 in 0 ms (request id req_A)",
+        f"INFO GET /ais/{AI_ID} answered 503; retrying in 1.0s",
+        f"INFO GET /ais/{AI_ID}: ReadError; retrying in 2.0s",
+        f"DEBUG GET /ais/{AI_ID} -> 200 in 0 ms (request id -)",
+    ]
+    assert client.requests == {"GET /ais/{id}": 3}
