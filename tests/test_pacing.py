@@ -155,6 +155,6 @@ def test_bursts_follow_the_platform_ratio_with_a_margin(rate: float, burst: int,
 
 def test_a_rate_must_be_positive() -> None:
     for rate in (0.0, -1.0):
-        with pytest.raises(ValueError, match="rate must be positive"):
+        with pytest.raises(ValueError, match=r"^rate must be positive$"):
             TokenBucket(rate, None, FakeClock())
     assert TokenBucket(0.5, None, FakeClock()).burst == 1
