@@ -103,3 +103,16 @@ def test_a_lowercase_environment_name_is_a_valid_reference(stack: Stack) -> None
 
     (change,) = json.loads(result.out)["changes"]
     assert ("detail", "blue") in [(f["field"], f["new"]) for f in change["fields"]]
+
+
+def test_the_last_outcome_of_a_key_wins(tmp_path) -> None:
+    from voipbin_iac.state import applylog
+
+    path = _log(tmp_path, {"event": "begin", "time": 1.0},
+                _outcome("create", "a"), _outcome("delete", "a"),
+                _outcome("delete", "b", ai_id=ID2), _outcome("create", "b", ai_id=ID2),
+                {"event": "outcome", "action": "create", "key": "c", "status": "done",
+                 "id": ID1})  # no name recorded
+    recovery = applylog.recover(path)
+    assert dict(recovery.bound) == {"b": (ID2, "B"), "c": (ID1, "")}
+    assert recovery.deleted == {"a"}

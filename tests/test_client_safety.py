@@ -105,7 +105,10 @@ def paced(rng: random.Random, policy: RetryPolicy, *answers: httpx.Response
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return queue.pop(0) if len(queue) > 1 else queue[0]
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     clock = FakeClock()
     client = VoipbinClient(Connection("https://api.example.test/v1.0", Secret("vb_safety_key")),
@@ -127,13 +130,21 @@ def test_backoff_doubles_up_to_the_cap_and_jitter_reaches_down_to_zero() -> None
     assert clock.sleeps == [0.0] * 6  # full jitter: from zero, no floor without Retry-After
 
 
-def test_the_retry_budget_is_spent_exactly_not_before() -> None:
+@pytest.mark.parametrize("failure", [httpx.Response(503), httpx.ReadError("reset")])
+def test_the_retry_budget_is_spent_exactly_not_before(failure: object) -> None:
+    kind = ServerError if isinstance(failure, httpx.Response) else TransportError
     policy = RetryPolicy(max_attempts=10, base_delay=0.5, max_delay=10.0, max_total_wait=3.0)
-    client, seen, clock = paced(Bound(top=True), policy, httpx.Response(503))
-    with pytest.raises(ServerError):
+    client, seen, clock = paced(Bound(top=True), policy, failure)  # type: ignore[arg-type]
+    with pytest.raises(kind):
         client.get_ai(AI_ID)
     assert clock.sleeps == [1.0, 2.0]  # 1 + 2 = 3 fits the budget; the next 4 would not
     assert len(seen) == 3
+    # The budget counts every wait so far, not the last one: 1 + 2 + 4 > 6.5.
+    policy = RetryPolicy(max_attempts=10, base_delay=0.5, max_delay=10.0, max_total_wait=6.5)
+    client, seen, clock = paced(Bound(top=True), policy, failure)  # type: ignore[arg-type]
+    with pytest.raises(kind):
+        client.get_ai(AI_ID)
+    assert clock.sleeps == [1.0, 2.0]
 
 
 @pytest.mark.parametrize(("header", "slept"), [("0", 0.0), ("-5", 0.0), ("2.5", 2.5),
@@ -206,20 +217,23 @@ def test_every_attempt_and_retry_is_logged_with_its_request_id() -> None:
     answers = [httpx.Response(503, headers={"X-Request-Id": "req_A"}),
                httpx.ReadError("reset"), httpx.Response(200, json=AI)]
 
+    clock = FakeClock()
+
     def handler(request: httpx.Request) -> httpx.Response:
+        clock.advance(0.25)  # each answer takes 250 ms
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
 
     client = VoipbinClient(Connection("https://api.example.test/v1.0", Secret("vb_safety_key")),
-                           transport=httpx.MockTransport(handler), clock=FakeClock(),
+                           transport=httpx.MockTransport(handler), clock=clock,
                            rng=Bound(top=True), rate_limit=None, logger=logger)
     client.get_ai(AI_ID)
     assert records == [
-        f"DEBUG GET /ais/{AI_ID} -> 503 in 0 ms (request id req_A)",
+        f"DEBUG GET /ais/{AI_ID} -> 503 in 250 ms (request id req_A)",
         f"INFO GET /ais/{AI_ID} answered 503; retrying in 1.0s",
         f"INFO GET /ais/{AI_ID}: ReadError; retrying in 2.0s",
-        f"DEBUG GET /ais/{AI_ID} -> 200 in 0 ms (request id -)",
+        f"DEBUG GET /ais/{AI_ID} -> 200 in 250 ms (request id -)",
     ]
     assert client.requests == {"GET /ais/{id}": 3}
