@@ -48,3 +48,20 @@ def test_an_accesskey_authenticates_wherever_the_platform_reads_it(
         emu: Emulator, headers: dict[str, str], params: dict[str, str]) -> None:
     response = emu.client(None, headers=headers, params=params).get("/ais")
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("cookie", [
+    f'accesskey="{KEY}"',  # a quoted value, as Go's net/http reads it
+    f'theme="dark"; accesskey={KEY}',
+    f"accesskey={KEY}; accesskey=vb_nobody",  # the first of a name wins
+])
+def test_cookie_values_are_read_as_go_reads_them(emu: Emulator, cookie: str) -> None:
+    assert emu.client(None, headers={"Cookie": cookie}).get("/ais").status_code == 200
+
+
+def test_an_accesskey_may_hold_an_equals_sign(emu: Emulator) -> None:
+    emu.store.ensure_accesskey("vb_test_with=equals")
+    response = emu.client(None, headers={"Cookie": "accesskey=vb_test_with=equals"}).get("/ais")
+    assert response.status_code == 200
+    quoted = emu.client(None, headers={"Cookie": 'accesskey="vb_nobody"x'}).get("/ais")
+    assert quoted.status_code == 401  # quotes only count around the whole value
