@@ -65,3 +65,14 @@ def test_an_accesskey_may_hold_an_equals_sign(emu: Emulator) -> None:
     assert response.status_code == 200
     quoted = emu.client(None, headers={"Cookie": 'accesskey="vb_nobody"x'}).get("/ais")
     assert quoted.status_code == 401  # quotes only count around the whole value
+
+
+def test_cookie_parts_without_a_value_are_passed_over(emu: Emulator) -> None:
+    response = emu.client(None, headers={"Cookie": f"flag; accesskey={KEY}"}).get("/ais")
+    assert response.status_code == 200
+
+
+def test_an_empty_quoted_accesskey_is_no_accesskey(emu: Emulator) -> None:
+    response = emu.client(None, headers={"Cookie": 'accesskey=""'}).get("/ais")
+    assert response.status_code == 401
+    assert error_of(response)["reason"] == "AUTHENTICATION_REQUIRED"
