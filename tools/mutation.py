@@ -208,7 +208,7 @@ def write_survivors(entries: list[dict[str, str]]) -> None:
     SURVIVORS.write_text(header + body)
 
 
-def report(mutants: list[Mutant], seconds: float | None, jobs: int) -> float:
+def report(mutants: list[Mutant], seconds: float | None, jobs: int, mode: str) -> float:
     by_file: dict[str, Counter[str]] = {}
     for mutant in mutants:
         by_file.setdefault(mutant.path, Counter())[mutant.status] += 1
@@ -219,8 +219,8 @@ def report(mutants: list[Mutant], seconds: float | None, jobs: int) -> float:
              "`python -m tools.mutation` (mutmut, configured in pyproject.toml); survivors and "
              "their reasons: [survivors.yaml](survivors.yaml).", ""]
     if seconds is not None:
-        lines += [f"Last run: {time.strftime('%Y-%m-%d')}, {seconds / 60:.0f} min with {jobs} "
-                  f"workers on {os.cpu_count()} cores.", ""]
+        lines += [f"Last mutmut run: {time.strftime('%Y-%m-%d')}, {mode}, {seconds / 60:.0f} min "
+                  f"with {jobs} workers on {os.cpu_count()} cores.", ""]
     lines += ["| module | mutants | killed | survived | score |",
               "| --- | ---: | ---: | ---: | ---: |"]
     for path, counts in by_file.items():
@@ -263,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         prepare()
         seconds = run_mutmut(args.jobs, mutant_globs())
     mutants = load()
-    score = report(mutants, seconds, args.jobs)
+    mode = ("the survivors again" if args.rerun_survivors else
+            "the rest of an interrupted run" if args.resume else "a fresh run")
+    score = report(mutants, seconds, args.jobs, mode)
     survivors = survivors_of(mutants)
     entries, unused = explain(survivors)
     if args.update_survivors:
