@@ -234,6 +234,19 @@ def test_targets_and_excludes_narrow_plan_and_apply(stack: Stack) -> None:
     assert unknown.code == 1 and "no such key" in unknown.err
 
 
+def test_prune_of_one_target_deletes_it_and_is_verified(stack: Stack) -> None:
+    """`apply --prune --target KEY` of a key that left the file: the verifying plan runs with
+    the same scope, where KEY names nothing any more; it must not call that an error."""
+    path = setup_agents(stack, {"a": {}, "b": {}})
+    rewrite(path, {"a": {}})
+    result = stack.cli("apply", str(path), "--yes", "--prune", "--target", "b")
+    assert result.code == 0, result.err
+    assert "Verified for the targeted resources" in result.out
+    assert "could not verify" not in result.err
+    assert [ai["name"] for ai in stack.live()] == ["a"]
+    assert set(manifest_of(path.with_name("agents.manifest.yaml"))) == {"a"}
+
+
 def test_ignore_changes_keeps_the_live_value(stack: Stack) -> None:
     path = setup_agents(stack, {"bot": {"init_prompt": "v1", "detail": "d1",
                                         "ignore_changes": ["init_prompt"]}})

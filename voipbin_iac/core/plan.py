@@ -45,6 +45,9 @@ class PlanOptions:
     prune: bool = False
     targets: frozenset[str] = frozenset()
     excludes: frozenset[str] = frozenset()
+    # A --target/--exclude key that names nothing is an error; not for the plan that verifies
+    # an apply, where a key the apply deleted (`--prune --target KEY`) names nothing any more.
+    strict_scope: bool = True
 
     def in_scope(self, key: str) -> bool:
         return (not self.targets or key in self.targets) and key not in self.excludes
@@ -97,7 +100,8 @@ class _Planner:
     # -- the whole plan ------------------------------------------------------------------------
 
     def run(self) -> Plan:
-        self._check_scope()
+        if self.options.strict_scope:
+            self._check_scope()
         self._apply_moved()
         forgotten = sorted(k for kind, of_kind in self.entries.items() for k, e in of_kind.items()
                            if not self._is_live(e.id, kind) and self.desired.get(k) is None)

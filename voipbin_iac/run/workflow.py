@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..api.protocol import AiApi
@@ -268,8 +268,8 @@ class _Finish:
                                           account=live.account)
             live = LiveState({k: tuple(by_id.get(r.id, r) for r in v)
                               for k, v in live.resources.items()}, live.account)
-            check = build_plan(self.desired, live, new_manifest, self.options,
-                               self.near.elsewhere)
+            check = build_plan(self.desired, live, new_manifest,
+                               replace(self.options, strict_scope=False), self.near.elsewhere)
             remaining = len(check.changes) + len(check.moves) + len(check.forgotten)
         except IacError as exc:
             self.log.error("could not verify the apply: %s", exc.message)
