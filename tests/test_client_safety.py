@@ -10,6 +10,7 @@ import pytest
 
 from voipbin_iac.api.client import Connection, RetryPolicy, VoipbinClient
 from voipbin_iac.core.clock import FakeClock
+from voipbin_iac.core.kinds.agent import AGENT_KIND
 from voipbin_iac.core.secret import Secret
 from voipbin_iac.errors import OutcomeUnknownError, ResponseError, ServerError, TransportError
 
@@ -38,11 +39,11 @@ def test_regenerate_is_repeated_after_a_lost_answer() -> None:
     """A regenerate is safe to send again (the result is a new hash either way), so a 502
     is retried, where any other POST would be an unknown outcome."""
     client, seen = client_for(httpx.Response(502), httpx.Response(200, json=AI))
-    assert client.regenerate_direct_hash(AI_ID).direct_hash == "direct.0123456789ab"
+    assert client.regenerate(AGENT_KIND, AI_ID).direct_hash == "direct.0123456789ab"
     assert [(r.method, r.url.path) for r in seen] == [("POST", f"/v1.0{REGENERATE}")] * 2
     create, sent = client_for(httpx.Response(502), httpx.Response(200, json=AI))
     with pytest.raises(OutcomeUnknownError) as caught:
-        create.create_ai({"name": "bot"})
+        create.create(AGENT_KIND, {"name": "bot"})
     assert len(sent) == 1
     assert str(caught.value) == "POST /ais got no answer: answered 502 after the request was sent"
     assert caught.value.hint == ("the write may or may not have happened; the apply re-lists "
@@ -50,11 +51,11 @@ def test_regenerate_is_repeated_after_a_lost_answer() -> None:
 
 
 @pytest.mark.parametrize(("call", "named"), [
-    (lambda c: c.get_ai(AI_ID), f"GET /ais/{AI_ID}"),
-    (lambda c: c.update_ai(AI_ID, {"name": "bot"}), f"PUT /ais/{AI_ID}"),
-    (lambda c: c.delete_ai(AI_ID), f"DELETE /ais/{AI_ID}"),
-    (lambda c: c.regenerate_direct_hash(AI_ID), f"POST {REGENERATE}"),
-    (lambda c: c.list_ais(), "GET /ais"),
+    (lambda c: c.get(AGENT_KIND, AI_ID), f"GET /ais/{AI_ID}"),
+    (lambda c: c.update(AGENT_KIND, AI_ID, {"name": "bot"}), f"PUT /ais/{AI_ID}"),
+    (lambda c: c.delete(AGENT_KIND, AI_ID), f"DELETE /ais/{AI_ID}"),
+    (lambda c: c.regenerate(AGENT_KIND, AI_ID), f"POST {REGENERATE}"),
+    (lambda c: c.list(AGENT_KIND), "GET /ais"),
 ])
 def test_an_unexpected_ai_object_names_the_request(call, named: str) -> None:
     broken = {**AI, "tm_create": 5}
@@ -68,10 +69,10 @@ def test_an_unexpected_ai_object_names_the_request(call, named: str) -> None:
 def test_a_listing_without_a_result_list_names_the_request() -> None:
     client, _ = client_for(httpx.Response(200, json={"items": []}))
     with pytest.raises(ResponseError, match=r"^GET /ais answered without a `result` list$"):
-        client.list_ais()
+        client.list(AGENT_KIND)
     client, _ = client_for(httpx.Response(200, json={"result": [], "next_page_token": 7}))
     with pytest.raises(ResponseError, match=r"^GET /ais answered a non-text next_page_token$"):
-        client.list_ais()
+        client.list(AGENT_KIND)
 
 
 def test_listing_stops_at_a_token_that_does_not_move_and_keeps_each_ai_once() -> None:
@@ -82,7 +83,7 @@ def test_listing_stops_at_a_token_that_does_not_move_and_keeps_each_ai_once() ->
     page = {"result": [AI, deleted], "next_page_token": "2026-01-01T00:00:00.500000Z"}
     client, seen = client_for(httpx.Response(200, json=page), httpx.Response(200, json=page),
                               httpx.Response(200, json={"result": [], "next_page_token": ""}))
-    assert [a.id for a in client.list_ais()] == [AI_ID]
+    assert [a.id for a in client.list(AGENT_KIND)] == [AI_ID]
     assert len(seen) == 2
     assert [r.url.params.get("page_token") for r in seen] == [None, page["next_page_token"]]
     assert all(r.url.params["page_size"] == "100" for r in seen)
@@ -121,12 +122,12 @@ def test_backoff_doubles_up_to_the_cap_and_jitter_reaches_down_to_zero() -> None
     policy = RetryPolicy(max_attempts=7, base_delay=0.5, max_delay=10.0, max_total_wait=1000)
     client, seen, clock = paced(Bound(top=True), policy, httpx.Response(503))
     with pytest.raises(ServerError):
-        client.get_ai(AI_ID)
+        client.get(AGENT_KIND, AI_ID)
     assert len(seen) == 7
     assert clock.sleeps == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]  # 0.5 * 2**attempt, capped
     client, seen, clock = paced(Bound(top=False), policy, httpx.Response(503))
     with pytest.raises(ServerError):
-        client.get_ai(AI_ID)
+        client.get(AGENT_KIND, AI_ID)
     assert clock.sleeps == [0.0] * 6  # full jitter: from zero, no floor without Retry-After
 
 
@@ -136,14 +137,14 @@ def test_the_retry_budget_is_spent_exactly_not_before(failure: object) -> None:
     policy = RetryPolicy(max_attempts=10, base_delay=0.5, max_delay=10.0, max_total_wait=3.0)
     client, seen, clock = paced(Bound(top=True), policy, failure)  # type: ignore[arg-type]
     with pytest.raises(kind):
-        client.get_ai(AI_ID)
+        client.get(AGENT_KIND, AI_ID)
     assert clock.sleeps == [1.0, 2.0]  # 1 + 2 = 3 fits the budget; the next 4 would not
     assert len(seen) == 3
     # The budget counts every wait so far, not the last one: 1 + 2 + 4 > 6.5.
     policy = RetryPolicy(max_attempts=10, base_delay=0.5, max_delay=10.0, max_total_wait=6.5)
     client, seen, clock = paced(Bound(top=True), policy, failure)  # type: ignore[arg-type]
     with pytest.raises(kind):
-        client.get_ai(AI_ID)
+        client.get(AGENT_KIND, AI_ID)
     assert clock.sleeps == [1.0, 2.0]
 
 
@@ -153,7 +154,7 @@ def test_retry_after_is_read_as_seconds_and_never_negative(header: str, slept: f
     client, seen, clock = paced(Bound(top=False), RetryPolicy(),
                                 httpx.Response(429, headers={"Retry-After": header}),
                                 httpx.Response(200, json=AI))
-    client.get_ai(AI_ID)
+    client.get(AGENT_KIND, AI_ID)
     assert len(seen) == 2 and clock.sleeps == [slept]
 
 
@@ -183,9 +184,9 @@ def test_no_answer_says_whether_a_write_may_have_happened(method: str, exc: Exce
                            retry=RetryPolicy(max_attempts=2), rate_limit=None)
     with pytest.raises(TransportError) as caught:
         if method == "POST":
-            client.create_ai({"name": "bot"})
+            client.create(AGENT_KIND, {"name": "bot"})
         else:
-            client.get_ai(AI_ID)
+            client.get(AGENT_KIND, AI_ID)
     assert type(caught.value) is kind
     path = "/ais" if method == "POST" else f"/ais/{AI_ID}"
     cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -196,7 +197,7 @@ def test_no_answer_says_whether_a_write_may_have_happened(method: str, exc: Exce
 def test_an_unreadable_created_ai_is_an_unknown_outcome_naming_the_create() -> None:
     client, _ = client_for(httpx.Response(200, json={**AI, "tm_create": 5}))
     with pytest.raises(OutcomeUnknownError) as caught:
-        client.create_ai({"name": "bot"})
+        client.create(AGENT_KIND, {"name": "bot"})
     assert str(caught.value).startswith(
         "POST /ais got no answer: POST /ais answered an unexpected AI object: ")
     assert caught.value.hint == "the create may have happened; the apply re-lists to find out"
@@ -229,11 +230,11 @@ def test_every_attempt_and_retry_is_logged_with_its_request_id() -> None:
     client = VoipbinClient(Connection("https://api.example.test/v1.0", Secret("vb_safety_key")),
                            transport=httpx.MockTransport(handler), clock=clock,
                            rng=Bound(top=True), rate_limit=None, logger=logger)
-    client.get_ai(AI_ID)
+    client.get(AGENT_KIND, AI_ID)
     assert records == [
         f"DEBUG GET /ais/{AI_ID} -> 503 in 250 ms (request id req_A)",
-        f"INFO GET /ais/{AI_ID} answered 503; retrying in 1.0s",
-        f"INFO GET /ais/{AI_ID}: ReadError; retrying in 2.0s",
+        f"WARNING retrying GET /ais/{AI_ID} (2/6) in 1.0 s: 503",
+        f"WARNING retrying GET /ais/{AI_ID} (3/6) in 2.0 s: ReadError",
         f"DEBUG GET /ais/{AI_ID} -> 200 in 250 ms (request id -)",
     ]
     assert client.requests == {"GET /ais/{id}": 3}

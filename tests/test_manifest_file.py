@@ -11,8 +11,8 @@ from .conftest import Stack, agents_yaml
 
 ID1 = "5b1c1a2e-8f4b-4c57-9d0e-1f2a3b4c5d6e"
 ID2 = "6b1c1a2e-8f4b-4c57-9d0e-1f2a3b4c5d6e"
-RESTORE = "hint: restore it from git; it is written by `voipbin-iac apply`\n"
-UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+RESTORE = "hint: restore it from git; it is written by `voipbin-iac apply {config}`\n"
+UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
 def entry(ai_id: str, name: str, **extra: str) -> str:
@@ -57,10 +57,12 @@ def test_a_damaged_manifest_is_one_line_with_its_place(stack: Stack, text: str,
     for args in (("plan", str(path)), ("manifest", "-f", str(path))):
         result = stack.cli(*args)
         assert result.code == 1
-        expected = "error: " + error.replace("{path}", str(manifest)) + "\n" + RESTORE
+        expected = ("error: " + error.replace("{path}", str(manifest)) + "\n"
+                    + RESTORE.replace("{config}", str(path)))
         assert result.err in {expected.replace(":N:", f":{line}:").replace(".K.", f".{key}.")
                               for line, key in ((3, "a"), (4, "b"))}
-    assert not stack.app.request_log.requests()  # refused before any request
+    # Refused before any write (a plan lists the account while it reads the files).
+    assert {r.method for r in stack.app.request_log.requests()} <= {"GET"}
 
 
 def test_one_id_under_two_keys_is_refused_with_the_second_place(stack: Stack) -> None:
@@ -70,8 +72,8 @@ def test_one_id_under_two_keys_is_refused_with_the_second_place(stack: Stack) ->
     result = stack.cli("plan", str(path))
     assert result.code == 1
     assert result.err == (f"error: {manifest}:4:3: id {ID1} is recorded for both 'a' and 'b'\n"
-                          "hint: remove one of the two entries; one AI can belong to one key "
-                          "only\n")
+                          "hint: remove one of the two entries; one resource can belong to "
+                          "one key only\n")
 
 
 def test_entries_are_set_and_removed_by_key() -> None:
@@ -79,10 +81,13 @@ def test_entries_are_set_and_removed_by_key() -> None:
     from voipbin_iac.state.manifest import with_entries
 
     a, b = ManifestEntry(id=ID1, name="A"), ManifestEntry(id=ID2, name="B")
-    start = Manifest({"a": a})
-    assert with_entries(start, {"b": b}).agents == {"a": a, "b": b}
-    assert with_entries(start, {"a": None, "never-there": None}).agents == {}
-    assert start.agents == {"a": a}  # a copy: the original is left as it was
+    start = Manifest({"agent": {"a": a}}, account="acc", files=("agents.yaml",))
+    assert with_entries(start, "agent", {"b": b}).agents == {"a": a, "b": b}
+    assert with_entries(start, "agent", {"a": None, "never-there": None}).agents == {}
+    teams = with_entries(start, "team", {"t": b})
+    assert (teams.agents, teams.teams) == ({"a": a}, {"t": b})  # by kind
+    assert (teams.account, teams.files) == ("acc", ("agents.yaml",))  # kept
+    assert start.agents == {"a": a} and not start.teams  # a copy: the original is as it was
 
 
 def test_the_manifest_text_is_stable_readable_yaml(stack: Stack) -> None:

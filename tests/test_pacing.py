@@ -20,6 +20,7 @@ from voipbin_iac.api.ratelimit import (
     default_burst,
 )
 from voipbin_iac.core.clock import FakeClock
+from voipbin_iac.core.kinds.agent import AGENT_KIND
 from voipbin_iac.core.secret import Secret
 from voipbin_iac.errors import RateLimitedError
 
@@ -122,8 +123,8 @@ def test_the_client_holds_every_worker_back_after_a_429(headers: dict[str, str],
                            transport=httpx.MockTransport(handler), clock=clock,
                            rate_limit=10.0, burst=5, retry=RetryPolicy(max_attempts=1))
     with pytest.raises(RateLimitedError):
-        client.get_ai(AI["id"])  # the first worker gives up (one attempt allowed)
-    other = threading.Thread(target=client.get_ai, args=(AI["id"],))
+        client.get(AGENT_KIND, AI["id"])  # the first worker gives up (one attempt allowed)
+    other = threading.Thread(target=client.get, args=(AGENT_KIND, AI["id"]))
     other.start()
     other.join(10)
     assert len(sent) == 2
@@ -138,7 +139,7 @@ def test_without_a_rate_limit_a_429_still_waits_retry_after() -> None:
     client = VoipbinClient(Connection("https://api.example.test/v1.0", Secret("vb_pacing")),
                            transport=httpx.MockTransport(lambda request: next(answers)),
                            clock=clock, rate_limit=None)
-    assert client.get_ai(AI["id"]).id == AI["id"]
+    assert client.get(AGENT_KIND, AI["id"]).id == AI["id"]
     assert clock.slept >= 2.0
 
 

@@ -55,7 +55,7 @@ def test_conflicting_moves_are_all_refused_in_full(stack: Stack) -> None:
     result = stack.cli("plan", str(path))
     assert result.code == 1
     assert result.err == (
-        "error: 2 agents cannot be planned:\n"
+        "error: 2 resources cannot be planned:\n"
         f"  moved o1 -> n1: the manifest records an AI for both keys ({known['o1']} and "
         f"{known['n1']}); remove the move or one of the manifest entries\n"
         f"  moved o2 -> n2: the manifest records an AI for both keys ({known['o2']} and "
@@ -68,7 +68,7 @@ def test_an_unknown_scope_key_is_refused(stack: Stack) -> None:
         result = stack.cli("plan", str(path), option, "nope")
         assert result.code == 1
         assert result.err == ("error: --target/--exclude nope: no such key in the desired "
-                              "file or the manifest\n")
+                              "files or the manifest\n")
 
 
 def test_every_leftover_is_handled_whatever_comes_before_it(stack: Stack) -> None:
@@ -88,11 +88,11 @@ def test_every_protected_leftover_is_named(stack: Stack) -> None:
     path.write_text(agents_yaml({"a": {}}))
     result = stack.cli("plan", str(path), "--prune")
     assert result.code == 1
-    assert result.err.startswith("error: 2 agents cannot be planned:\n  p1 is protected (protect: "
-                                 "true at the last apply) and left the file, so --prune would "
-                                 "delete it. To delete it: put it back with protect: false, "
-                                 "apply, then remove it. To keep it: run without --prune or "
-                                 "--exclude p1\n  p2 is protected")
+    assert result.err.startswith(
+        "error: 2 resources cannot be planned:\n  p1 is protected (protect: true at the last "
+        "apply) and left the file, so --prune would delete it. To delete it: put it back with "
+        "protect: false, apply, then remove it. To keep it: run without --prune or --exclude "
+        "p1\n  p2 is protected")
     assert result.err.endswith(SETTLE)
 
 

@@ -136,14 +136,15 @@ def test_names_that_cannot_be_adopted_are_all_listed_with_the_commands_that_sett
     result = stack.cli("plan", str(path))
     assert result.code == 1
     error = result.err.split("error: ", 1)[1]
+    # Each command names the desired file, as the plan was given it.
     assert error == (
-        "3 agents cannot be planned:\n"
+        "3 resources cannot be planned:\n"
         f"  x: several live AIs are named 'X' and none is recorded in the manifest "
-        f"({xs[0]}, {xs[1]}); say which one is x's: voipbin-iac import x {xs[0]}; "
-        f"voipbin-iac import x {xs[1]}\n"
+        f"({xs[0]}, {xs[1]}); say which one is x's: `voipbin-iac import x {xs[0]} -f {path}`; "
+        f"`voipbin-iac import x {xs[1]} -f {path}`\n"
         f"  y: another agent in the file is named 'Y' and none is recorded in the manifest "
-        f"({y}); say which one is y's: voipbin-iac import y {y}\n"
+        f"({y}); say which one is y's: `voipbin-iac import y {y} -f {path}`\n"
         f"  z: another agent in the file is named 'Y' and none is recorded in the manifest "
-        f"({y}); say which one is z's: voipbin-iac import z {y}\n"
+        f"({y}); say which one is z's: `voipbin-iac import z {y} -f {path}`\n"
         "hint: settle each as it says, then run plan again\n")
     assert sorted(ai["name"] for ai in stack.live()) == ["X", "X", "Y"]

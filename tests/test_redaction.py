@@ -14,6 +14,7 @@ import pytest
 from voipbin_iac.api.client import Connection, RetryPolicy, VoipbinClient
 from voipbin_iac.api.redact import MASK, RedactingFilter, Redactor
 from voipbin_iac.core.clock import FakeClock
+from voipbin_iac.core.kinds.agent import AGENT_KIND
 from voipbin_iac.core.secret import Secret
 from voipbin_iac.errors import ApiError
 
@@ -129,10 +130,10 @@ def test_the_client_learns_the_engine_keys_of_live_ais() -> None:
                            transport=httpx.MockTransport(lambda request: next(answers)),
                            clock=FakeClock(), redactor=redactor,
                            retry=RetryPolicy(max_attempts=1))
-    assert [a.id for a in client.list_ais()] == [ai["id"]]
+    assert [a.id for a in client.list(AGENT_KIND)] == [ai["id"]]
     assert redactor(f"{LIVE_KEY}/{ACCESSKEY}") == f"{MASK}/{MASK}"
     with pytest.raises(ApiError) as caught:
-        client.update_ai(ai["id"], {"name": "bot"})
+        client.update(AGENT_KIND, ai["id"], {"name": "bot"})
     assert str(caught.value).endswith(f"engine_key {MASK} was refused")
 
 

@@ -16,7 +16,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from .conftest import Stack, agents_yaml
@@ -122,15 +121,8 @@ def test_prune_with_target_deletes_only_the_targets(stack: Stack) -> None:
     assert planned(stack, path, "--prune", "--exclude", "b", "--exclude", "guarded") == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug: after `apply --prune --target a` deletes a, the verifying re-plan runs with "
-    "--target a, which no longer names a key: 'could not verify the apply', exit 1"))
-def test_apply_prune_target_deletes_the_target_and_verifies(stack: Stack) -> None:
-    path = apply_file(stack, {"keep": {}, "a": {}, "b": {}})
-    path.write_text(agents_yaml({"keep": {}}))
-    applied = stack.cli("apply", str(path), "--prune", "--target", "a", "--yes")
-    assert live_names(stack) == ["b", "keep"]
-    assert applied.code == 0 and "Verified" in applied.out, applied.err
+# `apply --prune --target KEY` that deletes KEY is verified:
+# tests/test_gitops.py::test_prune_of_one_target_deletes_it_and_is_verified.
 
 
 # -- a saved plan is checked against the protection it was reviewed with ------------------

@@ -15,9 +15,14 @@ from voipbin_iac import __version__
 from voipbin_iac.core.plan import PlanOptions
 from voipbin_iac.state import savedplan
 
-from .conftest import MODEL, Stack, agents_yaml
+from .conftest import MODEL, OTHER_KEY, Stack, agents_yaml
 
-AGAIN = "hint: run `voipbin-iac plan --out` again, review it, and apply the new plan\n"
+
+def again(path: Path, plan_file: str) -> str:
+    """The hint of a stale plan: the command that makes it anew, with the files it recorded."""
+    manifest = path.with_name("agents.manifest.yaml")
+    return (f"hint: run `voipbin-iac plan {path} --out {plan_file} --manifest {manifest}` "
+            "again, review it, and apply the new plan\n")
 
 
 def apply_file(stack: Stack, agents: dict[str, dict[str, Any]]) -> Path:
@@ -41,7 +46,10 @@ def saved(stack: Stack, path: Path, agents: dict[str, dict[str, Any]], *args: st
 
 
 def writes(stack: Stack) -> int:
-    return sum(len(stack.app.request_log.requests(method=m)) for m in ("POST", "PUT", "DELETE"))
+    """Writes to AIs and teams (not the account lock's records, which every apply takes)."""
+    return sum(1 for m in ("POST", "PUT", "DELETE")
+               for r in stack.app.request_log.requests(method=m)
+               if r.path.startswith(("/v1.0/ais", "/v1.0/teams")))
 
 
 def test_a_saved_plan_keeps_the_live_values_of_ignored_fields(stack: Stack) -> None:
@@ -89,7 +97,8 @@ def test_a_saved_plan_is_refused_when_touched_ais_were_deleted(stack: Stack) -> 
     refused = stack.cli("apply", str(path), "--plan", plan_file, "--yes")
     assert refused.code == 1
     assert refused.err == (f"error: the saved plan is stale: a ({known['a']}) was deleted; "
-                           f"b ({known['b']}) was deleted since it was made\n" + AGAIN)
+                           f"b ({known['b']}) was deleted since it was made\n"
+                           + again(path, plan_file))
     assert writes(stack) == before
 
 
@@ -118,23 +127,32 @@ def test_unrelated_console_activity_does_not_make_a_saved_plan_stale(stack: Stac
 
 
 def test_refusals_of_the_inputs_say_which_input_changed(stack: Stack) -> None:
-    path = apply_file(stack, {"a": {}})
-    plan_file = saved(stack, path, {"a": {"detail": "x"}})
-    other = stack.cli("apply", str(path), "--plan", plan_file, "--yes",
+    path = stack.write("agents.yaml", agents_yaml({}))
+    first = saved(stack, path, {"a": {}})  # nothing owned yet: the manifest names no account
+    other = stack.cli("apply", str(path), "--plan", first, "--yes",
                       env={"VOIPBIN_API_KEY": "vb_test_other_customer_key"})
     assert other.err == ("error: the saved plan was made for another account or API URL\n"
                          "hint: check VOIPBIN_API_KEY and VOIPBIN_API_BASE_URL\n")
+    assert not stack.live() and not stack.live(OTHER_KEY)
+    path = apply_file(stack, {"a": {}})
+    plan_file = saved(stack, path, {"a": {"detail": "x"}})
+    # Once the manifest owns an AI, the other account's 403 for it refuses first.
+    foreign = stack.cli("apply", str(path), "--plan", plan_file, "--yes",
+                        env={"VOIPBIN_API_KEY": OTHER_KEY})
+    assert foreign.err.startswith(f"error: the manifest records AI {ids(path)['a']} for 'a', "
+                                  "but it belongs to another account (VoIPBin answers 403)")
     path.write_text(agents_yaml({"a": {"detail": "y"}}))
     desired = stack.cli("apply", str(path), "--plan", plan_file, "--yes")
     assert desired.err == ("error: the desired state changed since the plan was made (the "
-                           "file, an included prompt, or an environment variable)\n" + AGAIN)
+                           "file, an included prompt, or an environment variable)\n"
+                           + again(path, plan_file))
     plan_file = saved(stack, path, {"a": {"detail": "x"}})
     manifest = path.with_name("agents.manifest.yaml")
     manifest.write_text(manifest.read_text().replace("name: a", "name: renamed"))
     changed = stack.cli("apply", str(path), "--plan", plan_file, "--yes")
     assert changed.err == ("error: the manifest changed since the plan was made (another "
-                           "apply?)\n" + AGAIN)
-    assert all(r.code == 1 for r in (other, desired, changed))
+                           "apply?)\n" + again(path, plan_file))
+    assert all(r.code == 1 for r in (other, foreign, desired, changed))
     assert not stack.app.request_log.requests(method="PUT")
 
 
@@ -156,7 +174,7 @@ def test_an_unusable_plan_file_is_one_line(stack: Stack, content: str | None, wh
     assert result.code == 1
     where = f"saved plan {plan_file}" if "saved plan" not in why else str(plan_file)
     assert result.err == (f"error: {where} {why}\n"
-                          "hint: run `voipbin-iac plan --out` again\n")
+                          f"hint: run `voipbin-iac plan {path} --out {plan_file}` again\n")
     assert not stack.live()
 
 

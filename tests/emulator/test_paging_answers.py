@@ -1,5 +1,6 @@
-"""The emulator's paging refusals in full (fact sheet §2): the message of each 400, the
-int64 bound of page_size, and cursor tokens read to the microsecond (rounded up beyond)."""
+"""The emulator's paging refusals in full (fact sheet §2, part 2 §D14): the message of each
+400, the int64 bound of page_size, and cursor tokens read to the microsecond (rounded up
+beyond)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from voipbin_iac.emulator.timefmt import format_token, parse_token
 
 from .conftest import Emulator, create_ai, error_of
 
-SIZE = "page_size must be an integer."
+SIZE = 'The parameter "page_size" has an invalid format.'  # oapi-codegen binding (§D14)
+TOKEN_OK = "2026-01-01T00:00:00.000000Z"
 TOKEN = "page_token must be a timestamp such as 2020-09-20T03:23:21.995000Z."
 
 
@@ -18,10 +20,15 @@ TOKEN = "page_token must be a timestamp such as 2020-09-20T03:23:21.995000Z."
     ({"page_size": "abc"}, SIZE),
     ({"page_size": str(2**63)}, SIZE),
     ({"page_size": str(-(2**63) - 1)}, SIZE),
+    ({"page_size": ""}, SIZE),  # strconv.ParseInt("") fails like any non-integer
+    ([("page_size", "5"), ("page_size", "10")], SIZE),  # one value per parameter
+    ([("page_token", TOKEN_OK), ("page_token", TOKEN_OK)],
+     'The parameter "page_token" has an invalid format.'),
     ({"page_token": "yesterday"}, TOKEN),
     ({"page_token": "2026-02-30T00:00:00Z"}, TOKEN),
 ])
-def test_each_paging_refusal_in_full(api: httpx.Client, params: dict[str, str],
+def test_each_paging_refusal_in_full(api: httpx.Client,
+                                     params: dict[str, str] | list[tuple[str, str]],
                                      message: str) -> None:
     response = api.get("/ais", params=params)
     assert response.status_code == 400
