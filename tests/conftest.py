@@ -22,6 +22,8 @@ from voipbin_iac.core.clock import FakeClock
 from voipbin_iac.core.kinds.agent import AGENT_KIND
 from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
 
+from . import pages
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "vb_test_owner_key_0123456789"
 OTHER_KEY = "vb_test_other_customer_key"
@@ -67,17 +69,16 @@ class Stack:
 
     def live(self, key: str = KEY) -> list[dict[str, Any]]:
         """Every live AI of a customer, straight from the API."""
-        items, token = [], ""
         api = self.api(key)
-        while True:
+
+        def fetch(token: str) -> dict[str, Any]:
             params: dict[str, Any] = {"page_size": 100}
             if token:
                 params["page_token"] = token
-            body = api.get("/ais", params=params).json()
-            if not body["result"]:
-                return items
-            items.extend(body["result"])
-            token = body["next_page_token"]
+            body: dict[str, Any] = api.get("/ais", params=params).json()
+            return body
+
+        return pages.items(fetch)
 
     def write(self, name: str, text: str) -> Path:
         path = self.workdir / name

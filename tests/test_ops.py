@@ -15,7 +15,7 @@ from voipbin_iac.cli import app as cli
 from voipbin_iac.cli.progress import ProgressLine
 from voipbin_iac.core.clock import FakeClock
 
-from .conftest import ROOT, Stack, agents_yaml
+from .conftest import ROOT, Stack, agents_yaml, copy_examples
 
 
 def applied(stack: Stack, agents: dict) -> Path:
@@ -230,8 +230,6 @@ def test_progress_shows_at_default_verbosity_on_stderr(stack: Stack) -> None:
 
 
 def test_quick_start_runs_on_the_embedded_emulator(tmp_path: Path) -> None:
-    from .conftest import copy_examples
-
     example = copy_examples(tmp_path)
     state = tmp_path / "emulator.sqlite3"
     env = {"NO_COLOR": "1"}  # no VOIPBIN_API_KEY, no OPENAI_API_KEY: the example's fallback
@@ -260,8 +258,16 @@ def test_apply_json_result_of_a_failing_apply(make_stack) -> None:
     result = stack.cli("apply", str(path), "--yes", "--format", "json", "--no-account-lock")
     assert result.code == 1
     data = json.loads(result.out)["result"]
-    assert data["ok"] is False and data["counts"]["failed"] >= 1
+    # Each create is one POST, never retried after a 500: the emulator's log says exactly
+    # which failed, however the workers interleaved.
+    posts = stack.app.request_log.requests(method="POST", path_prefix="/v1.0/ais")
+    assert len(posts) == 6 and {p.status for p in posts} == {200, 500}
+    rejected = sum(1 for p in posts if p.status == 500)
+    assert data["ok"] is False
+    assert data["counts"]["failed"] == rejected and data["counts"]["done"] == 6 - rejected
     failed = [o for o in data["outcomes"] if o["status"] == "failed"]
-    assert len(failed) == data["counts"]["failed"]
+    assert len(failed) == rejected
     assert all("POST /ais answered 500" in o["reason"] for o in failed)
-    assert data["counts"]["done"] + data["counts"]["failed"] == 6
+    assert len(stack.live()) == 6 - rejected
+    owned = yaml.safe_load(path.with_name("agents.manifest.yaml").read_text())["agents"]
+    assert sorted(owned) == sorted(o["key"] for o in data["outcomes"] if o["status"] == "done")

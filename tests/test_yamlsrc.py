@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -241,9 +242,20 @@ def test_unsupported_tags(text: str, message: str) -> None:
     ("!!int 1: x\n", "a mapping key must be text, not tag:yaml.org,2002:int"),
     ("a: .nan\n", "'.nan' is not a valid float"),
     ("a: -.inf\n", "'-.inf' is not a valid float"),
+    # float64 holds integers up to about 1.8e308; beyond, VoIPBin cannot take the number
+    (f"a: {2**1024}\n", f"'{2**1024}' is beyond a 64-bit float, the largest number VoIPBin "
+     "can store"),
+    (f"a: [-{2**1024}]\n", f"'-{2**1024}' is beyond a 64-bit float, the largest number "
+     "VoIPBin can store"),
 ])
 def test_refused_keys_and_values(text: str, message: str) -> None:
     assert _error(text).message == message
+
+
+def test_the_largest_integers_a_float_holds_are_read() -> None:
+    biggest = int(sys.float_info.max)
+    assert parse(f"a: {biggest}\nb: -{biggest}\n", "f.yaml").data == {"a": biggest,
+                                                                        "b": -biggest}
 
 
 def test_invalid_engine_key_scalar_is_not_quoted() -> None:

@@ -20,6 +20,8 @@ import pytest
 from voipbin_iac.core.clock import FakeClock
 from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
 
+from .. import pages
+
 KEY = "vb_test_alice"
 OTHER_KEY = "vb_test_bob"
 MODEL = "openai.gpt-5-mini"
@@ -146,18 +148,16 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
 
 
 def list_all(client: httpx.Client, path: str = "/ais", page_size: int = 100) -> list[dict]:
-    """Every item, following `next_page_token` until the empty page."""
-    items: list[dict] = []
-    token = ""
-    while True:
+    """Every item, following `next_page_token` until the empty page (bounded: see `pages`)."""
+    def fetch(token: str) -> dict[str, Any]:
         params: dict[str, Any] = {"page_size": page_size}
         if token:
             params["page_token"] = token
         response = client.get(path, params=params)
         assert response.status_code == 200, response.text
-        body = response.json()
+        body: dict[str, Any] = response.json()
         if not body["result"]:
             assert body["next_page_token"] == ""
-            return items
-        items.extend(body["result"])
-        token = body["next_page_token"]
+        return body
+
+    return pages.items(fetch)

@@ -44,10 +44,18 @@ def test_regenerate_answers_the_object_with_a_new_hash(emu: Emulator, api: httpx
 
 
 def test_regenerate_ignores_a_body(api: httpx.Client) -> None:
-    """§4: the regenerate endpoint takes no body; one sent is ignored."""
-    ai = create_ai(api)
-    response = api.post(f"/ais/{ai['id']}/direct-hash-regenerate", content=b"not json")
-    assert response.status_code == 200
+    """§4: the regenerate endpoint takes no body; one sent is ignored, and the hash is
+    regenerated all the same (nothing else of the AI changes)."""
+    ai = create_ai(api, detail="kept")
+    for body in (b"not json", b'{"direct_hash": "direct.000000000000", "name": "x"}'):
+        before = api.get(f"/ais/{ai['id']}").json()
+        response = api.post(f"/ais/{ai['id']}/direct-hash-regenerate", content=body)
+        assert response.status_code == 200
+        after = response.json()
+        assert HASH.match(after["direct_hash"])
+        assert after["direct_hash"] not in (before["direct_hash"], "direct.000000000000")
+        assert api.get(f"/ais/{ai['id']}").json()["direct_hash"] == after["direct_hash"]
+        assert (after["id"], after["name"], after["detail"]) == (ai["id"], "agent", "kept")
 
 
 def test_put_keeps_the_hash(api: httpx.Client) -> None:

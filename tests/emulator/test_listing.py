@@ -9,6 +9,7 @@ import pytest
 
 from voipbin_iac.emulator.records import AiFields
 
+from ..pages import walk
 from .conftest import Emulator, create_ai, error_of, list_all
 
 TOKEN_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
@@ -60,16 +61,18 @@ def test_paging_walks_everything_and_ends_with_an_empty_page(
         created.append(create_ai(api, name=f"a{i}")["id"])
         emu.clock.advance(0.25)
     pages = []
-    token = ""
-    while True:
+
+    def fetch(token: str) -> dict:
         params = {"page_size": 2, **({"page_token": token} if token else {})}
-        body = api.get("/ais", params=params).json()
+        body: dict = api.get("/ais", params=params).json()
+        return body
+
+    for body in walk(fetch, max_pages=10):
         pages.append([a["id"] for a in body["result"]])
         if not body["result"]:
             assert body["next_page_token"] == ""
-            break
-        assert TOKEN_FORMAT.match(body["next_page_token"])
-        token = body["next_page_token"]
+        else:
+            assert TOKEN_FORMAT.match(body["next_page_token"])
     assert [len(p) for p in pages] == [2, 2, 1, 0]
     assert [i for page in pages for i in page] == list(reversed(created))
 

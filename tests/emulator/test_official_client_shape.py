@@ -14,6 +14,7 @@ import pytest
 
 from voipbin_iac.emulator import EmulatorConfig
 
+from ..pages import items
 from .conftest import KEY, TLS, Emulator
 
 
@@ -106,14 +107,8 @@ def test_create_list_update_delete_round_trip(emu: Emulator,
     all work unchanged in cookie and query mode."""
     created = [official.create_ai(f"bot{i}") for i in range(12)]
     assert all(ai["engine_key"] == "sk-x" for ai in created)  # §7b: engine_key is returned
-    seen: list[str] = []
-    token = None
-    while True:
-        page = official.list_ais(page_size=5, page_token=token)
-        if not page["result"]:
-            break
-        seen.extend(ai["id"] for ai in page["result"])
-        token = page["next_page_token"]
+    seen = [ai["id"] for ai in items(
+        lambda token: official.list_ais(page_size=5, page_token=token or None), max_pages=10)]
     assert sorted(seen) == sorted(ai["id"] for ai in created)
     target = created[0]["id"]
     renamed = official.put(f"/ais/{target}", {"name": "renamed", "engine_model": "openai.gpt-5"})

@@ -131,10 +131,22 @@ def test_new_file_has_versioned_meta(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", [None, ":memory:"])
-def test_memory_store(path: str | None) -> None:
-    """design §8: None or ":memory:" keeps the state in memory."""
-    with Store.open(path) as store:
-        assert store.ensure_accesskey("vb_x")
+def test_memory_store(path: str | None, tmp_path: Path,
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """design §8: None or ":memory:" keeps the state in memory: it works like a file state,
+    writes no file, and each store is its own."""
+    monkeypatch.chdir(tmp_path)
+    with Store.open(path) as store, Store.open(path) as other:
+        customer = store.ensure_accesskey("vb_x")
+        assert re.fullmatch(r"[0-9a-f-]{36}", customer)
+        assert store.ensure_accesskey("vb_x") == customer  # idempotent
+        assert store.customer_for_token("vb_x", 0) == customer
+        ai = store.create_ai(customer, AiFields(name="m", engine_model="openai.x"), 1_000)
+        assert store.get_ai(ai.id) == ai
+        assert [a.id for a in store.list_ais(customer, None, 100)] == [ai.id]
+        assert other.customer_for_token("vb_x", 0) is None  # not shared with another store
+        assert other.get_ai(ai.id) is None
+    assert list(tmp_path.iterdir()) == []  # nothing on disk, not even a file named :memory:
 
 
 def test_listing_uses_the_partial_index(emu: Emulator) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import PlanError
-from .kinds import KINDS, Kind, Refs
+from .kinds import BY_NAME, KINDS, Kind, Refs
 from .kinds.agent import echoes_engine_key
 from .kinds.team import TEAM_KIND
 from .model import (
@@ -171,13 +171,14 @@ class _Planner:
                 continue  # already moved by an earlier apply
             target = self.desired.get(new)
             entries = self.entries[kind_name]
+            a_noun = BY_NAME[kind_name].a_noun  # "an AI", "a team"
             if target is None or target.kind != kind_name:
-                self.problems.append(f"moved {old} -> {new}: '{old}' is a {kind_name} in the "
-                                     f"manifest, but '{new}' is not a {kind_name} in the file")
+                self.problems.append(f"moved {old} -> {new}: '{old}' is {a_noun} in the "
+                                     f"manifest, but '{new}' is not {a_noun} in the file")
                 continue
             if new in entries and self._is_live(entries[new].id, kind_name):
                 self.problems.append(
-                    f"moved {old} -> {new}: the manifest records a {kind_name} for both keys "
+                    f"moved {old} -> {new}: the manifest records {a_noun} for both keys "
                     f"({entries[old].id} and {entries[new].id}); remove the move "
                     "or one of the manifest entries")
                 continue

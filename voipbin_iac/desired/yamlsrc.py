@@ -306,11 +306,27 @@ class _Builder:
             raise self._fail(event, f"YAML tag {visible(tag)} is not supported here")
         try:
             return builder(self._constructor, yaml.ScalarNode(tag, event.value))
-        except (ValueError, yaml.constructor.ConstructorError):
+        except (ValueError, yaml.constructor.ConstructorError) as exc:
             frame = self._stack[-1] if self._stack else None
             secret = frame is not None and "engine_key" in (*frame.path, frame.key)
             shown = "the value" if secret else f"'{visible(event.value)}'"  # never an engine_key
+            if isinstance(exc, _BeyondFloat64):
+                raise self._fail(event, f"{shown} is beyond a 64-bit float, the largest number "
+                                 "VoIPBin can store") from None
             raise self._fail(event, f"{shown} is not a valid {tag[len(_CORE):]}") from None
+
+
+class _BeyondFloat64(ValueError):
+    """An integer no JSON number of the platform can hold (it keeps them as float64)."""
+
+
+def _int(constructor: Any, node: yaml.ScalarNode) -> int:
+    value: int = constructor.construct_yaml_int(node)
+    try:
+        float(value)
+    except OverflowError:
+        raise _BeyondFloat64 from None
+    return value
 
 
 def _float(constructor: Any, node: yaml.ScalarNode) -> float:
@@ -324,7 +340,7 @@ _SCALARS: dict[str, Callable[[Any, yaml.ScalarNode], Any]] = {
     _CORE + "str": lambda c, n: n.value,
     _CORE + "null": lambda c, n: None,
     _CORE + "bool": lambda c, n: c.construct_yaml_bool(n),
-    _CORE + "int": lambda c, n: c.construct_yaml_int(n),
+    _CORE + "int": _int,
     _CORE + "float": _float,
     _CORE + "timestamp": lambda c, n: n.value,
     _CORE + "merge": lambda c, n: n.value,
