@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -87,7 +88,8 @@ def test_the_text_is_on_disk_before_the_rename(tmp_path: Path, monkeypatch: pyte
     real_fsync, real_replace = os.fsync, os.replace
 
     def fsync(fd: int) -> None:
-        events.append(("fsync", os.fstat(fd).st_size))  # what the kernel has at that point
+        status = os.fstat(fd)  # what the kernel has at that point
+        events.append(("fsync", "directory" if stat.S_ISDIR(status.st_mode) else status.st_size))
         real_fsync(fd)
 
     def replace(src: str, dst: str) -> None:
@@ -100,7 +102,9 @@ def test_the_text_is_on_disk_before_the_rename(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
     files.write_atomic(target, text)
-    assert events == [("fsync", len(text.encode("utf-8"))), ("replace", (tmp_path, target))]
+    # the text is on disk before the rename, and the rename is on disk before the write returns
+    assert events == [("fsync", len(text.encode("utf-8"))), ("replace", (tmp_path, target)),
+                      ("fsync", "directory")]
     assert target.read_text(encoding="utf-8") == text
     assert leftovers(tmp_path, target) == []
 

@@ -268,6 +268,7 @@ def test_apply_json_result_of_a_failing_apply(make_stack) -> None:
     failed = [o for o in data["outcomes"] if o["status"] == "failed"]
     assert len(failed) == rejected
     assert all("POST /ais answered 500" in o["reason"] for o in failed)
+    stack.app.config = EmulatorConfig(rate_limit=None, auth_rate_limit=None)  # faults end
     assert len(stack.live()) == 6 - rejected
     owned = yaml.safe_load(path.with_name("agents.manifest.yaml").read_text())["agents"]
     assert sorted(owned) == sorted(o["key"] for o in data["outcomes"] if o["status"] == "done")

@@ -131,9 +131,10 @@ def emulator_state(args: Namespace, files: Sequence[str]) -> str:
 
 
 def _shown(path: str) -> str:
-    """A recorded path as the user would type it here: relative to the current directory."""
+    """A recorded (absolute) path as the user would type it here: relative to the current
+    directory when inside it, else whole (a walk up through `..` is harder to read)."""
     relative = os.path.relpath(path)
-    return path if relative.startswith("../../..") else relative
+    return path if relative.split(os.sep, 1)[0] == os.pardir else relative
 
 
 def from_saved_plan(args: Namespace, saved: SavedPlan) -> list[str]:
@@ -169,6 +170,9 @@ def from_saved_plan(args: Namespace, saved: SavedPlan) -> list[str]:
                              hint=remake)
         args.emulator = True
         args.emulator_state = _shown(recorded.emulator_state)
-    args.manifest = _shown(recorded.manifest)
+    if not args.manifest:
+        args.manifest = _shown(recorded.manifest)
+    if given:  # they agree with the plan: shown as typed
+        files = given
     args.files, args.more_files = files, []
     return files
