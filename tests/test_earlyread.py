@@ -8,8 +8,10 @@ an exact interleaving, never a race against the clock.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,8 +72,15 @@ def gated(make_stack: Callable[..., Stack]) -> Iterator[tuple[Stack, ListingGate
 def spin(until: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 30
     while not until():
-        assert time.monotonic() < deadline, f"never reached: {what}"
+        assert time.monotonic() < deadline, f"never reached: {what}\n{stacks()}"
         time.sleep(0)
+
+
+def stacks() -> str:
+    """Where every listing thread is now: what a failing `spin` shows."""
+    frames = sys._current_frames()
+    return "\n".join(f"{t.name}:\n" + "".join(traceback.format_stack(frames[t.ident]))
+                     for t in listing_threads() if t.ident in frames)
 
 
 def listing_threads(besides: frozenset[threading.Thread] = frozenset()) -> list[threading.Thread]:
@@ -119,8 +128,10 @@ def test_a_bad_desired_file_is_reported_without_waiting_for_the_listing(
     assert result.code == 1
     assert "agents.yaml:5:5: agents.bot.nme: unknown field (did you mean 'name'?)" in result.err
     assert "Traceback" not in result.err
+    mine = listing_threads(earlier)  # this command's listing, still held at the gate
+    assert mine, "the listing had not started"
     gate.release()
-    spin(lambda: not listing_threads(earlier), "the abandoned listing ended")
+    spin(lambda: not any(t.is_alive() for t in mine), "the abandoned listing ended")
     assert not (stack.workdir / "agents.manifest.yaml").exists()
 
 
