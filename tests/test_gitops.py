@@ -215,6 +215,9 @@ def test_import_validates_id_and_ownership(stack: Stack) -> None:
     assert missing.code == 1 and "no AI" in missing.err
     not_uuid = stack.cli("import", "b", "nope", "-f", str(path))
     assert not_uuid.code == 1 and "is not an id" in not_uuid.err
+    for trailing in (other + "\n", other + "/"):  # a whole UUID, nothing after it
+        assert "is not an id" in stack.cli("import", "b", trailing, "-f", str(path)).err
+    assert "is not a valid key" in stack.cli("import", "b\n", other, "-f", str(path)).err
     busy_key = stack.cli("import", "a", other, "-f", str(path))
     assert busy_key.code == 1 and "already owns" in busy_key.err
     ok = stack.cli("import", "b", other, "-f", str(path))

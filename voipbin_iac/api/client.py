@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from .. import __version__
+from ..core.catalog import UUID, is_uuid
 from ..core.clock import Clock, SystemClock
 from ..core.kinds import Kind
 from ..core.model import LiveResource
@@ -46,8 +47,7 @@ from .redact import Redactor
 DEFAULT_BASE_URL = "https://api.voipbin.net/v1.0"
 PAGE_SIZE = 100
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_ID = re.compile("/" + _UUID.pattern)
+_ID = re.compile("/" + UUID.pattern)
 # Statuses from a proxy in front of VoIPBin (502-504, and Cloudflare's 520-524): the request may
 # or may not have reached VoIPBin. Safe to repeat for GET/PUT/DELETE; an unknown outcome for POST.
 _GATEWAY = frozenset({502, 503, 504, 520, 521, 522, 523, 524})
@@ -455,7 +455,7 @@ class VoipbinClient:
 def _path(kind: Kind, resource_id: str) -> str:
     """`/ais/<id>`, for a bare UUID only: an id from a tampered manifest such as
     `../../v1.0/agents/<uuid>` must never become another resource's URL."""
-    if not _UUID.fullmatch(resource_id):
+    if not is_uuid(resource_id):
         raise UsageError(f"{resource_id!r} is not {kind.a_noun} id (a UUID)",
                          hint="check the manifest: ids are written by `voipbin-iac apply`")
     return f"{kind.path}/{resource_id}"

@@ -10,6 +10,14 @@ import re
 from typing import Final
 
 ZERO_UUID: Final = "00000000-0000-0000-0000-000000000000"
+# Every id of the platform: a UUID in its canonical 8-4-4-4-12 form (either case).
+UUID: Final = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+
+
+def is_uuid(value: object) -> bool:
+    """Whether `value` is a whole UUID (no newline or anything else around it)."""
+    return isinstance(value, str) and UUID.fullmatch(value) is not None
+
 
 SIP_DOMAIN: Final = "sip.voipbin.net"
 DIRECT_PREFIX: Final = "direct."

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..api.client import VoipbinClient
 from ..api.protocol import AiApi
+from ..core.catalog import is_uuid
 from ..core.clock import Clock
 from ..core.kinds import BY_NAME, KINDS, Kind, Refs
 from ..core.model import DesiredResource, LiveResource, Manifest, ManifestEntry
@@ -22,7 +23,6 @@ from ..state import lock
 from ..state import manifest as manifests
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,9 @@ def _find(api: AiApi, res_id: str, kinds: list[Kind]) -> tuple[Kind, LiveResourc
 def import_ai(api: AiApi, manifest_path: Path, key: str, res_id: str,
               desired: DesiredResource | None, mask: Callable[[str], str] = str) -> Imported:
     """Record the existing resource `res_id` (an AI or a team) as owned by `key`."""
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise UsageError(f"'{key}' is not a valid key (1-63 letters, digits, _ . -)")
-    if not _UUID.match(res_id):
+    if not is_uuid(res_id):
         raise UsageError(f"'{res_id}' is not an id (a UUID such as the ones `plan` lists)")
     res_id = res_id.lower()
     with lock.ApplyLock(lock.path_for(manifest_path)):

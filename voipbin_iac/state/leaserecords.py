@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..api.client import VoipbinClient
+from ..core.catalog import is_uuid
 from ..errors import (
     ApiError,
     IacError,
@@ -49,7 +50,6 @@ REFUSED_HINT = ("the account lease keeps a tag and a contact address on the acco
                 "(then two machines applying at once may duplicate agents)")
 _TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$")
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e\u00a0-\uffff]")
-_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 
 
 def parse_time(text: str | None) -> float | None:
@@ -146,7 +146,7 @@ class Unsettled(Exception):
 def _uuid(value: Any) -> str | None:
     """A canonical UUID, or None: ids read from records go into request paths, so anything
     else (`../ais/...`) is never used."""
-    return value.lower() if isinstance(value, str) and _UUID.fullmatch(value) else None
+    return value.lower() if is_uuid(value) else None
 
 
 def _text(obj: dict[str, Any], key: str) -> str | None:

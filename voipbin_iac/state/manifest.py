@@ -19,14 +19,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ..core.catalog import env_name
+from ..core.catalog import env_name, is_uuid
 from ..core.kinds import KINDS
 from ..core.model import Manifest, ManifestEntry
 from ..core.visible import visible
@@ -39,7 +38,6 @@ HEADER = (
 )
 FORMATS = ("yaml", "json", "env", "csv")
 _HINT = "restore it from git; it is written by `voipbin-iac apply`"
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 def path_for(config: str | Path) -> Path:
@@ -81,7 +79,7 @@ def from_data(data: Any, doc: yamlsrc.Document | None = None) -> Manifest:
     for kind in KINDS:
         of_kind: dict[str, ManifestEntry] = {}
         for key, item in (data.get(kind.section) or {}).items():
-            if not _UUID.match(item["id"]):  # the schema says so too; ids end up in URLs
+            if not is_uuid(item["id"]):  # the schema says so too; ids end up in URLs
                 raise ManifestError(f"{where.where((kind.section, key))}: id {item['id']!r} is "
                                     "not a UUID", hint=_HINT)
             if item["id"] in seen:
