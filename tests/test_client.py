@@ -362,3 +362,55 @@ def test_an_error_detail_is_redacted_before_it_is_cut_short() -> None:
     with pytest.raises(ApiError) as caught:
         client.get(AGENT_KIND, "11111111-0000-4000-8000-000000000001")
     assert secret[:6] not in str(caught.value)
+
+
+class _HeldTransport(httpx.BaseTransport):
+    """Answers each request once the test lets it go; records when it is closed."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.arrived = threading.Event()
+        self.go = threading.Event()
+        self.events: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.arrived.set()
+        assert self.go.wait(30), "the test never let the request go"
+        self.events.append("answered")
+        return httpx.Response(200, json={"result": [], "next_page_token": ""})
+
+    def close(self) -> None:
+        self.events.append("closed")
+
+
+def test_closing_leaves_a_request_under_way_its_connection_until_it_is_answered() -> None:
+    """An abandoned listing (a bad desired file) is not cut off mid-read: its connection closes
+    after its answer, and nothing more is sent."""
+    import threading
+
+    transport = _HeldTransport()
+    client = VoipbinClient(Connection("https://api.example.test/v1.0", Secret(SECRET)),
+                           transport=transport, clock=FakeClock(), rate_limit=None)
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(client.request("GET", "/ais")))
+    thread.start()
+    assert transport.arrived.wait(30)
+    client.close()
+    assert transport.events == []  # not closed under the request
+    transport.go.set()
+    thread.join(30)
+    assert outcome == [{"result": [], "next_page_token": ""}]
+    assert transport.events == ["answered", "closed"]
+    with pytest.raises(TransportError, match="the client was closed"):
+        client.request("GET", "/ais")
+    client.close()  # a second close is harmless
+    assert transport.events == ["answered", "closed"]
+
+
+def test_closing_an_idle_client_closes_its_connections_at_once() -> None:
+    transport = _HeldTransport()
+    client = VoipbinClient(Connection("https://api.example.test/v1.0", Secret(SECRET)),
+                           transport=transport, clock=FakeClock(), rate_limit=None)
+    client.close()
+    assert transport.events == ["closed"]

@@ -115,8 +115,14 @@ def test_a_bad_desired_file_is_reported_without_waiting_for_the_listing(
     # before reporting the bad file would still be running when the join below gives up.
     # (A FIFO would order the read after the listing's start, but the desired reader
     # refuses anything that is not a regular file.)
+    # (The agents after the bad one make the read take long enough for the listing to reach
+    # the gate first, however slow the machine: a listing that never sent has nothing to
+    # wait for, and the test would prove nothing.)
+    bulk = "".join(f"  a{i}:\n    engine_model: {MODEL}\n    detail: {'x' * 200}\n"
+                   for i in range(2000))
     path = stack.write(
-        "agents.yaml", f"version: 1\nagents:\n  bot:\n    engine_model: {MODEL}\n    nme: typo\n")
+        "agents.yaml",
+        f"version: 1\nagents:\n  bot:\n    engine_model: {MODEL}\n    nme: typo\n{bulk}")
     args = [command, str(path), *(["--yes"] if command == "apply" else [])]
     earlier = frozenset(listing_threads())
     results: list[Any] = []
@@ -129,7 +135,7 @@ def test_a_bad_desired_file_is_reported_without_waiting_for_the_listing(
     assert "agents.yaml:5:5: agents.bot.nme: unknown field (did you mean 'name'?)" in result.err
     assert "Traceback" not in result.err
     mine = listing_threads(earlier)  # this command's listing, still held at the gate
-    assert mine, "the listing had not started"
+    assert mine and gate.holding.is_set(), "the listing had not reached the gate"
     gate.release()
     spin(lambda: not any(t.is_alive() for t in mine), "the abandoned listing ended")
     assert not (stack.workdir / "agents.manifest.yaml").exists()

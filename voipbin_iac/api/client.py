@@ -151,6 +151,8 @@ class VoipbinClient:
         self._count_lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self._closed = threading.Event()
+        self._sending = 0  # requests under way: the connections close when the last ends
+        self._sending_lock = threading.Lock()
         limits = httpx.Limits(max_connections=max(100, connections),
                               max_keepalive_connections=max(20, connections))
         self._http = httpx.Client(
@@ -162,10 +164,15 @@ class VoipbinClient:
         )
 
     def close(self) -> None:
-        """Close the connections; a request still under way in another thread (a listing
-        abandoned for a bad desired file) ends at its next attempt instead of retrying."""
-        self._closed.set()
-        self._http.close()
+        """Send nothing more. A request still under way in another thread (a listing abandoned
+        for a bad desired file) keeps its connection until its answer, then ends instead of
+        retrying; the connections close when the last such request has ended. (Closing a
+        socket another thread reads from could hand that thread a reused descriptor.)"""
+        with self._sending_lock:
+            self._closed.set()
+            idle = self._sending == 0
+        if idle:
+            self._http.close()
 
     def __enter__(self) -> VoipbinClient:
         return self
@@ -309,14 +316,16 @@ class VoipbinClient:
             attempt += 1
             if self._bucket is not None and not root:
                 self._bucket.acquire()
-            if self._closed.is_set():
-                raise TransportError(method=method, path=path, cause="the client was closed",
-                                     hint="nothing more is sent once a command has ended")
+            with self._sending_lock:
+                if self._closed.is_set():
+                    raise TransportError(method=method, path=path,
+                                         cause="the client was closed",
+                                         hint="nothing more is sent once a command has ended")
+                self._sending += 1
             self._count(method, path)
             started = self._clock.monotonic()
             try:
-                response = self._http.request(method, base + path, params=query or None,
-                                              json=json, headers=headers)
+                response = self._send(method, base + path, query, json, headers)
             except httpx.HTTPError as exc:
                 failure = self._transport_failure(exc, method, path, repeatable)
                 if failure is None and self._closed.is_set():
@@ -361,6 +370,19 @@ class VoipbinClient:
                     hint="the write may or may not have happened; the apply re-lists to find out",
                 ) from None
             raise error
+
+    def _send(self, method: str, url: str, query: dict[str, Any],
+              json: Mapping[str, Any] | None, headers: dict[str, str]) -> httpx.Response:
+        """One attempt, counted as under way until its answer is read."""
+        try:
+            return self._http.request(method, url, params=query or None, json=json,
+                                      headers=headers)
+        finally:
+            with self._sending_lock:
+                self._sending -= 1
+                last = self._closed.is_set() and self._sending == 0
+            if last:  # closed meanwhile: this was the last request under way
+                self._http.close()
 
     def _retryable(self, status: int, method: str, repeatable: bool) -> bool:
         if status == 429:
