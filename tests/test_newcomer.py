@@ -467,8 +467,20 @@ def test_readme_tells_users_what_to_ignore() -> None:
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"```gitignore\n(.*?)```", readme, re.DOTALL)
     assert block, "the README shows no .gitignore lines"
-    assert "*.apply.jsonl" in block.group(1) and "*.lock" in block.group(1)
-    assert ".voipbin-emulator.sqlite3" in block.group(1)
+    patterns = [line for line in block.group(1).splitlines() if line.strip()]
+    from fnmatch import fnmatch
+
+    from voipbin_iac.cli.invocation import EMULATOR_STATE
+    from voipbin_iac.state import applylog, lock
+
+    manifest = Path("prod.manifest.yaml")
+    written = [applylog.path_for(manifest).name, lock.path_for(manifest).name, EMULATOR_STATE,
+               EMULATOR_STATE + "-wal", EMULATOR_STATE + "-journal"]
+    for name in written:  # what an apply leaves beside the manifest, not to commit
+        assert any(fnmatch(name, p) for p in patterns), f"{name} is not ignored"
+    # the manifest is committed; lock files of other tools are not this tool's to ignore
+    for name in (manifest.name, "poetry.lock", "uv.lock"):
+        assert not any(fnmatch(name, p) for p in patterns), f"{name} would be ignored"
 
 
 def test_quiet_conversation_tests_print_the_summary(stack: Stack, example: Path) -> None:

@@ -1,3 +1,3 @@
 """voipbin-iac: declarative provisioning of VoIPBin AI voice agents."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -156,11 +156,12 @@ def _moved_files(p: argparse.ArgumentParser) -> None:
 
 def _scope(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prune", action="store_true",
-                   help="delete owned agents whose key left the file (never protected ones)")
+                   help="delete owned agents and teams whose key left the file (never "
+                        "protected ones)")
     p.add_argument("--target", action="append", default=[], metavar="KEY",
-                   help="only this agent (repeatable)")
+                   help="only this agent or team (repeatable)")
     p.add_argument("--exclude", action="append", default=[], metavar="KEY",
-                   help="leave this agent alone (repeatable)")
+                   help="leave this agent or team alone (repeatable)")
 
 
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$")
@@ -248,13 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     _connection(p)
     _common(p)
 
-    p = sub.add_parser("export", help="the account's AIs as a desired-state file and manifest")
+    p = sub.add_parser("export", help="the account's AIs and teams as a desired-state file and "
+                                      "manifest")
     p.add_argument("--out", metavar="FILE", help="write FILE and its manifest (default: stdout)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     _connection(p)
     _common(p)
 
-    p = sub.add_parser("import", help="record an existing AI as owned by KEY")
+    p = sub.add_parser("import", help="record an existing AI or team as owned by KEY")
     p.add_argument("key", metavar="KEY")
     p.add_argument("id", metavar="ID")
     _one_file(p)

@@ -22,6 +22,7 @@ def export_(args: Namespace, console: Console) -> int:
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise UsageError(f"{args.out} exists", hint="pass --overwrite to replace it")
     from ..core.model import Manifest
+    from ..core.render import plural
     from ..desired import config
     from ..run import export
     from ..run.livestate import read_live
@@ -45,8 +46,8 @@ def export_(args: Namespace, console: Console) -> int:
     out = Path(args.out)
     write_atomic(out, result.text)
     manifests.write(manifests.path_for(out), result.manifest)
-    teams = f" and {len(result.manifest.teams)} teams" if result.manifest.teams else ""
-    console.err(f"exported {len(result.manifest.agents)} AIs{teams} to {out} and "
+    teams = f" and {plural(len(result.manifest.teams), 'team')}" if result.manifest.teams else ""
+    console.err(f"exported {plural(len(result.manifest.agents), 'AI')}{teams} to {out} and "
                 f"{manifests.path_for(out)}")
     for var, keys in sorted(result.variables.items()):
         console.err(f"  set {var} to the engine key of {', '.join(keys)}")
