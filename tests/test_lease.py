@@ -429,5 +429,7 @@ def test_a_lock_that_cannot_be_read_is_waited_for_politely(stack: Stack) -> None
         make_lease(stack, timeout=30).acquire()
     assert "heartbeat record is missing" in refused.value.message
     sent = len(stack.app.request_log.requests())
-    assert sent <= 12 * (30 / 5 + 1), sent  # a few requests per 5 s poll, not a busy loop
+    # a few requests per 5 s poll, not a busy loop (each poll makes and drops a tag: a waiting
+    # run keeps none)
+    assert sent <= 14 * (30 / 5 + 1), sent
     holder.release()

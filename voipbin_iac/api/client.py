@@ -316,16 +316,15 @@ class VoipbinClient:
             attempt += 1
             if self._bucket is not None and not root:
                 self._bucket.acquire()
+            started = self._clock.monotonic()
             with self._sending_lock:
                 if self._closed.is_set():
                     raise TransportError(method=method, path=path,
                                          cause="the client was closed",
                                          hint="nothing more is sent once a command has ended")
                 self._sending += 1
-            self._count(method, path)
-            started = self._clock.monotonic()
             try:
-                response = self._send(method, base + path, query, json, headers)
+                response = self._send(method, path, base + path, query, json, headers)
             except httpx.HTTPError as exc:
                 failure = self._transport_failure(exc, method, path, repeatable)
                 if failure is None and self._closed.is_set():
@@ -371,10 +370,11 @@ class VoipbinClient:
                 ) from None
             raise error
 
-    def _send(self, method: str, url: str, query: dict[str, Any],
+    def _send(self, method: str, path: str, url: str, query: dict[str, Any],
               json: Mapping[str, Any] | None, headers: dict[str, str]) -> httpx.Response:
         """One attempt, counted as under way until its answer is read."""
         try:
+            self._count(method, path)
             return self._http.request(method, url, params=query or None, json=json,
                                       headers=headers)
         finally:

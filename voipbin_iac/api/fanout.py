@@ -74,9 +74,9 @@ def settle(calls: Sequence[Callable[[], T]], *, limit: int | None = None,
     helpers = [threading.Thread(target=run, args=(BaseException,), daemon=True,
                                 name=f"{name}:{i + 1}")
                for i in range(min(count, max(1, limit or count)) - 1)]
-    for thread in helpers:
-        thread.start()
     try:
+        for thread in helpers:  # (an interrupt while they start: none of them runs a call)
+            thread.start()
         run(Exception, first)  # an interrupt here is raised, not kept as an outcome
     except KeyboardInterrupt:
         stop.set()  # an abort: raised at once; the calls under way end on their own
@@ -84,7 +84,8 @@ def settle(calls: Sequence[Callable[[], T]], *, limit: int | None = None,
     except BaseException:
         stop.set()  # nothing new starts; what is under way ends before this is raised
         for thread in helpers:
-            thread.join()
+            if thread.is_alive():
+                thread.join()
         raise
     for thread in helpers:
         thread.join()

@@ -26,9 +26,9 @@ are described in `leaserecords`. The protocol:
 - **Release.** Delete the lock by id (hard) and the tag (soft: VoIPBin keeps deleted tags
   listed) at once, and beside them the leftover lease tags the sweep's read found (live, not
   renewed for two TTLs before this run's tag was made, by VoIPBin's own timestamps): one round
-  trip, two requests after the writes have spent the burst. A killed holder's records go stale
-  and are removed by the next holder; a kill between the two deletes leaves one of them, see
-  `release`.
+  trip, two requests (and one per leftover) after the writes have spent the burst. A killed
+  holder's records go stale and are removed by the next holder; a kill between the two deletes
+  leaves one of them, see `release`.
 
 The heartbeat runs on a thread that waits on real time. Under an injected clock (tests), the
 thread is off and `beat_if_due` is driven from the write path, so fake time never races. The
@@ -133,17 +133,21 @@ class AccountLease:
         except LockError:
             self._drop_own_tag()
             raise
-        except IacError as exc:
-            self._drop_own_tag()
+        except IacError as exc:  # a create of ours may have gone through: freed if read
+            self._abandon()
             raise IacError(f"could not take the account lease: {exc.message}",
                            hint=exc.hint) from None
         except BaseException:  # Ctrl-C: a lock made by a create in flight is ours to free
             self._abandon()
             raise
         if self.background:
-            self._thread = threading.Thread(target=self._run, name="lease-heartbeat",
-                                            daemon=True)
-            self._thread.start()
+            try:
+                self._thread = threading.Thread(target=self._run, name="lease-heartbeat",
+                                                daemon=True)
+                self._thread.start()
+            except BaseException:  # no heartbeat, no lease: give it back at once
+                self.release()
+                raise
 
     def _prepare(self) -> None:
         """Find the lease contact and make this run's heartbeat tag, side by side: neither
@@ -183,8 +187,8 @@ class AccountLease:
                 except Unsettled as exc:
                     self.log.info("the lock create is unsettled (%s); reading it back", exc)
                     won = None
-                if won is not None:
-                    self._held(won, first_post)
+                if won is not None:  # a 201: no earlier create of ours holds the key
+                    self._held(won, sent)
                     return
                 unseen += read  # refused (409, 500, no answer) while no holder could be read
                 read = True
@@ -192,6 +196,7 @@ class AccountLease:
                     continue
                 lock = Lock("", "", "", "")  # held, but not readable: wait like for anyone
                 unseen = 0
+                self._drop_own_tag()  # a waiting run keeps no tag (see below)
             else:
                 first_post, unseen = None, 0  # another run holds it: none of ours went in
                 # A waiting run keeps no tag: a later holder's sweep would take one that waited
@@ -220,6 +225,8 @@ class AccountLease:
         if isinstance(page.error, IacError):
             self.log.info("could not sweep stale lease tags: %s", page.error.message)
         elif page.error is not None:
+            if took.error is None and took.value is not None:
+                self.lock = cast(Lock, took.value)  # ours: `acquire` frees it by id
             raise page.error
         else:
             self._leftovers = self._stale(tag, cast(list[Tag], page.value))
@@ -231,7 +238,12 @@ class AccountLease:
         return [] if reference is None else [
             t.id for t in recent if t.name == TAG_NAME and t.tm_delete is None and t.id != mine.id
             and (stamp := parse_time(t.stamp)) is not None
-            and reference - stamp > 2 * self.settings.ttl]
+            and reference - stamp > 2 * self._ttl_of(t)]
+
+    def _ttl_of(self, tag: Tag) -> float:
+        """The longer of this run's TTL and the one the tag's holder declared."""
+        info = HolderInfo.parse(tag.detail)
+        return min(MAX_TTL, max(self.settings.ttl, info.ttl if info else 0.0))
 
     def _held(self, lock: Lock, sent: tuple[float, float]) -> None:
         self.lock = lock
@@ -291,7 +303,8 @@ class AccountLease:
             self._beating.release()
 
     def _beat(self) -> None:
-        if self.lock is None or self.tag is None or self.lost or self._released:
+        lock, own = self.lock, self.tag  # `release` may clear them while this beat is out
+        if lock is None or own is None or self.lost or self._released:
             return
         sent = self._now()
         self._last_try = sent[0]
@@ -301,9 +314,9 @@ class AccountLease:
                        "apply may have taken it over")
             return
         try:
-            tag = self.records.beat(self.tag.id, self.info.detail())
+            tag = self.records.beat(own.id, self.info.detail())
             mine = tag is not None and tag.tm_delete is None and \
-                self.records.lock_by_id(self.lock.id) is not None
+                self.records.lock_by_id(lock.id) is not None
         except IacError as exc:
             if not self._released:  # a beat that overlaps the release may find it gone
                 self.log.warning("could not renew the account lease (will retry): %s",
@@ -346,7 +359,9 @@ class AccountLease:
                          "have taken it over")
         self._released = True
         lock, self.lock = self.lock, None
-        leftovers, self._leftovers = (self._leftovers if lock is not None else []), []
+        # A lease lost to another run sweeps nothing: the leftovers are that run's to judge.
+        leftovers = self._leftovers if lock is not None and not self.lost else []
+        self._leftovers = []
         freed, *rest = fanout.settle(
             [lambda: lock is not None and self.records.free(lock.id), self._drop_own_tag,
              *(partial(self.records.drop_tag, tag_id) for tag_id in leftovers)],
@@ -365,7 +380,9 @@ class AccountLease:
 
     def _abandon(self) -> None:
         try:
-            lock = self.records.holder(self.contact) if self.contact and self.tag else None
+            lock, self.lock = self.lock, None
+            if lock is None and self.contact and self.tag:
+                lock = self.records.holder(self.contact)
             if lock is not None and lock.token == self.token:
                 self.records.free(lock.id)
         except IacError:
