@@ -175,7 +175,7 @@ def test_export_and_import_round_trip_with_teams(stack: Stack) -> None:
     other.parent.mkdir()
     exported = stack.cli("export", "--out", str(other))
     assert exported.code == 0, exported.err
-    assert "1 teams" in exported.err and "teams:" in other.read_text()
+    assert "and 1 team to" in exported.err and "teams:" in other.read_text()
     path.with_name("agents.manifest.yaml").unlink()  # one owner at a time
     keys = {"ENGINE_KEY": stack.env["OPENAI_API_KEY"]}  # the one variable the export names
     plan = stack.cli("plan", str(other), "--detailed-exitcode", env=keys)

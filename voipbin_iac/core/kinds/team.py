@@ -147,7 +147,14 @@ class TeamKind(Kind):
             for name in desired.ignore_changes:
                 fields[name] = view[name]
         members_spec: Mapping[str, Any] = fields["members"]
-        ids = self.member_ids(desired.key, members_spec, refs)
+        # A member no key names (added outside this tool, kept by `ignore_changes: [members]`)
+        # is `?<its id>` in the view: it is sent back as it is live, id and name.
+        live_members: Mapping[str, Any] = live.fields["members"] if live is not None else {}
+        ids = self.member_ids(desired.key, [k for k in members_spec if not k.startswith("?")],
+                              refs)
+        for mk in members_spec:
+            if mk.startswith("?") and mk[1:] in live_members:
+                ids[mk] = mk[1:]
         members = []
         for mk, spec in members_spec.items():
             agent = spec["agent"]
@@ -159,7 +166,8 @@ class TeamKind(Kind):
             transitions = [{"function_name": fn, "description": t["description"],
                             "next_member_id": ids.get(t["to"], t["to"].lstrip("?"))}
                            for fn, t in sorted(spec["transitions"].items())]
-            members.append({"id": ids[mk], "name": mk, "ai_id": ai_id,
+            name = live_members[mk[1:]]["name"] if mk.startswith("?") else mk
+            members.append({"id": ids[mk], "name": name, "ai_id": ai_id,
                             "transitions": transitions})
         start = fields["start"]
         return {"name": fields["name"], "detail": fields["detail"],
