@@ -133,9 +133,6 @@ class Kind(ABC):
         """`an AI`, `a team`."""
         return ("an " if self.noun[0].lower() in "aeiou" else "a ") + self.noun
 
-    def plural(self, count: int) -> str:
-        return f"{count} {self.name}{'' if count == 1 else 's'}"
-
     def content(self, fields: Mapping[str, Any], ignore: frozenset[str] = frozenset()) -> str:
         """A digest of stored fields in normal form (secrets by fingerprint, `ignore` left out):
         drift detection and recognising what a create with a lost answer made."""
