@@ -37,6 +37,7 @@ from .protocol import (
     invalid_parameter,
     json_object_body,
     json_response,
+    owned,
     parse_uuid,
     path_id,
     permission_denied,
@@ -245,12 +246,7 @@ def path_ai_id(ctx: Context) -> str:
 
 def owned_ai(ctx: Context, ai_id: str) -> AiRecord:
     """The AI, deleted or not, if it exists (404) and is the caller's (403)."""
-    record = ctx.store.get_ai(ai_id)
-    if record is None:
-        raise ai_not_found()
-    if record.customer_id != ctx.customer_id:
-        raise permission_denied()
-    return record
+    return owned(ctx, ctx.store.get_ai(ai_id), ai_not_found)
 
 
 def _render(ctx: Context, record: AiRecord) -> dict[str, Any]:

@@ -25,9 +25,9 @@ from .protocol import (
     bad_request,
     json_object_body,
     json_response,
+    owned,
     parse_uuid,
     path_id,
-    permission_denied,
 )
 from .tags import internal
 from .timefmt import format_time
@@ -91,11 +91,8 @@ def _owned(ctx: Context) -> ContactRecord:
     contact_id = path_id(ctx)
     with ctx.store.reading() as conn:
         contact = _get(conn, contact_id)
-    if contact is None or contact.tm_delete is not None:
-        raise _not_found()
-    if contact.customer_id != ctx.customer_id:
-        raise permission_denied()
-    return contact
+    return owned(ctx, None if contact is None or contact.tm_delete is not None else contact,
+                 _not_found)
 
 
 def _bind_addresses(value: Any) -> list[dict[str, Any]]:

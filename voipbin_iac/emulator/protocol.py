@@ -14,8 +14,9 @@ import base64
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, unquote_plus
 
 from ..core.catalog import ZERO_UUID
@@ -149,6 +150,23 @@ def permission_denied(cause: str = "") -> ApiFailure:
     """Another customer's object: 403, not 404 (fact sheet §3; part 2 §0)."""
     return ApiFailure("PERMISSION_DENIED", "PERMISSION_DENIED",
                       "You do not have permission to access this resource.", cause=cause)
+
+
+class _Record(Protocol):
+    @property
+    def customer_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Record)
+
+
+def owned(ctx: Context, record: R | None, not_found: Callable[[], ApiFailure]) -> R:
+    """`record` if it exists (else `not_found()`, a 404) and is the caller's (else 403)."""
+    if record is None:
+        raise not_found()
+    if record.customer_id != ctx.customer_id:
+        raise permission_denied()
+    return record
 
 
 def rate_limited(limited_by: str, retry_after: float) -> ApiFailure:

@@ -27,9 +27,9 @@ from .protocol import (
     invalid_parameter,
     json_object_body,
     json_response,
+    owned,
     parse_uuid,
     path_id,
-    permission_denied,
     resource_not_found,
 )
 from .schema import EmulatorError
@@ -181,17 +181,8 @@ def team_not_found() -> ApiFailure:
     return ApiFailure("NOT_FOUND", "TEAM_NOT_FOUND", "The team was not found.")
 
 
-def _path_team_id(ctx: Context) -> str:
-    return path_id(ctx)
-
-
 def _owned(ctx: Context, team_id: str) -> TeamRecord:
-    team = get_team(ctx.store, team_id)
-    if team is None:
-        raise team_not_found()
-    if team.customer_id != ctx.customer_id:
-        raise permission_denied()
-    return team
+    return owned(ctx, get_team(ctx.store, team_id), team_not_found)
 
 
 def list_teams_handler(ctx: Context) -> Response:
@@ -212,12 +203,12 @@ def create_team_handler(ctx: Context) -> Response:
 
 
 def get_team_handler(ctx: Context) -> Response:
-    return json_response(200, render_team(_owned(ctx, _path_team_id(ctx))))
+    return json_response(200, render_team(_owned(ctx, path_id(ctx))))
 
 
 def put_team_handler(ctx: Context) -> Response:
     """Order (part 2 §A4): id, body, team lookup, permission, validation, member AIs."""
-    team_id = _path_team_id(ctx)
+    team_id = path_id(ctx)
     fields = bind_team_body(json_object_body(ctx.request))
     team = _owned(ctx, team_id)
     validate_team(fields)
@@ -229,7 +220,7 @@ def put_team_handler(ctx: Context) -> Response:
 
 
 def delete_team_handler(ctx: Context) -> Response:
-    team = _owned(ctx, _path_team_id(ctx))
+    team = _owned(ctx, path_id(ctx))
     deleted = delete_team(ctx.store, team.id, ctx.now)
     if deleted is None:
         raise team_not_found()
