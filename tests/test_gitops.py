@@ -470,3 +470,27 @@ def test_excluded_agent_keeps_its_recorded_key_when_voipbin_hides_keys(make_stac
     plan = stack.cli("plan", str(path), "--format", "json", env=new_key)
     (change,) = json.loads(plan.out)["changes"]  # b still has the old key: still to do
     assert change["key"] == "b" and [f["field"] for f in change["fields"]] == ["engine_key"]
+
+
+def test_export_writes_text_that_reads_back_exactly_whatever_the_prompts_hold(
+        stack: Stack) -> None:
+    """Seeded prompts and details full of what YAML quotes, folds or escapes (quotes, colons,
+    tabs, bidi and zero-width characters, `${`, backslashes, line breaks): after `export`,
+    `plan` of the exported file finds nothing to change."""
+    import random
+
+    rnd = random.Random(7)
+    alphabet = "ab yz\n\t:#'\"-?{}[]!&*|>%@`ü中\u200b\u202e\\ 09$"
+    api = stack.api()
+    for i in range(12):
+        def text(most: int) -> str:
+            return "".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, most)))
+
+        body = {"name": f"Hostile {i}", "engine_model": "openai.gpt-5",
+                "init_prompt": text(400), "detail": text(120).replace("\n", " ")}
+        assert api.post("/ais", json=body).status_code == 200, body
+    out = stack.workdir / "exported.yaml"
+    assert stack.cli("export", "--out", str(out)).code == 0
+    plan = stack.cli("plan", str(out), "--detailed-exitcode", env={"ENGINE_KEY": ""})
+    assert plan.code == 0, plan.out + plan.err
+    assert "12 resources unchanged" in plan.out

@@ -49,8 +49,9 @@ def _keys(resources: Sequence[LiveResource], taken: set[str]) -> dict[str, LiveR
     return out
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block scalars for multi-line text, no aliases."""
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Block scalars for multi-line text, no aliases; libyaml's emitter where PyYAML has it
+    (the same text, several times faster on a large account)."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
