@@ -1,0 +1,65 @@
+"""What a killed apply's log says about each create, read back by recovery: a create VoIPBin
+refused made nothing (it is not looked for), one whose answer was lost stays pending, and a
+resource made or bound is bound as the kind the log names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from voipbin_iac.state import applylog
+
+ID = "0f0f0f0f-0000-4000-8000-000000000001"
+
+
+def log_of(tmp_path: Path, *events: dict[str, Any]) -> applylog.Recovery:
+    """The recovery of an apply killed after `events` (no end line)."""
+    path = tmp_path / "agents.apply.jsonl"
+    lines = [{"event": "begin", "time": 100.0}, *events]
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    return applylog.read(path)
+
+
+def intent(key: str, kind: str = "agent") -> dict[str, Any]:
+    return {"event": "intent", "action": "create", "kind": kind, "key": key, "name": key,
+            "content": f"c-{key}"}
+
+
+def outcome(key: str, status: str, action: str = "create", kind: str = "agent",
+            res_id: str | None = None) -> dict[str, Any]:
+    return {"event": "outcome", "action": action, "kind": kind, "key": key, "name": key,
+            "status": status, "id": res_id}
+
+
+def test_a_refused_create_is_not_looked_for_and_a_lost_answer_is(tmp_path: Path) -> None:
+    recovery = log_of(tmp_path, intent("refused"), intent("lost"), intent("unknown"),
+                      outcome("refused", "failed"), outcome("unknown", "unknown"))
+    assert recovery.unfinished
+    assert sorted(p.key for p in recovery.pending) == ["lost", "unknown"]
+
+
+def test_a_failed_update_leaves_the_pending_create_of_its_key(tmp_path: Path) -> None:
+    """Only a refused *create* says nothing was made."""
+    recovery = log_of(tmp_path, intent("a"), outcome("a", "failed", action="update"))
+    assert [p.key for p in recovery.pending] == ["a"]
+
+
+def test_a_refusal_whose_intent_line_was_lost_reads_cleanly(tmp_path: Path) -> None:
+    recovery = log_of(tmp_path, outcome("a", "failed"))
+    assert recovery.pending == () and recovery.unfinished
+
+
+def test_a_resource_made_is_bound_as_the_kind_the_log_names(tmp_path: Path) -> None:
+    recovery = log_of(tmp_path, intent("desk", kind="team"),
+                      outcome("desk", "done", kind="team", res_id=ID))
+    assert [(b.kind, b.key, b.id) for b in recovery.bound] == [("team", "desk", ID)]
+    assert recovery.pending == ()
+
+
+def test_a_log_without_a_kind_binds_an_agent(tmp_path: Path) -> None:
+    """Logs written before teams existed name no kind: everything in them was an AI."""
+    event = outcome("bot", "done", res_id=ID)
+    del event["kind"]
+    recovery = log_of(tmp_path, event)
+    assert [(b.kind, b.key) for b in recovery.bound] == [("agent", "bot")]
