@@ -63,3 +63,28 @@ def test_a_log_without_a_kind_binds_an_agent(tmp_path: Path) -> None:
     del event["kind"]
     recovery = log_of(tmp_path, event)
     assert [(b.kind, b.key) for b in recovery.bound] == [("agent", "bot")]
+
+
+def with_protect(event: dict[str, Any], protect: bool) -> dict[str, Any]:
+    return {**event, "protect": protect}
+
+
+def test_protect_outlives_a_kill_whether_the_outcome_or_the_intent_recorded_it(
+        tmp_path: Path) -> None:
+    """The key a protected resource was made for may be gone from the file by the next run:
+    its protection is bound from the log, never lost."""
+    recovery = log_of(
+        tmp_path,
+        outcome("said-by-outcome", "done", res_id=ID) | {"protect": True},
+        with_protect(intent("said-by-intent"), True),
+        outcome("said-by-intent", "done", res_id=ID.replace("01", "02")),
+        intent("never"), outcome("never", "done", res_id=ID.replace("01", "03")),
+        with_protect(intent("lifted"), True),
+        outcome("lifted", "done", res_id=ID.replace("01", "04")) | {"protect": False})
+    assert {b.key: b.protect for b in recovery.bound} == {
+        "said-by-outcome": True, "said-by-intent": True, "never": False, "lifted": False}
+
+
+def test_an_outcome_with_no_intent_is_not_protected(tmp_path: Path) -> None:
+    recovery = log_of(tmp_path, outcome("bot", "done", res_id=ID))
+    assert [b.protect for b in recovery.bound] == [False]
