@@ -167,3 +167,16 @@ def test_ids_are_bare_uuids_where_read_and_where_a_url_is_built(tmp_path: Path) 
     with VoipbinClient(Connection("http://x.invalid/v1.0", Secret("vb_key_for_test")),
                        rate_limit=None) as client, pytest.raises(UsageError, match="not an AI id"):
         client.regenerate(AGENT_KIND, f"../../v1.0/agents/{ID1}")
+
+
+def test_a_key_recorded_as_an_agent_and_a_team_is_refused_where_it_is(tmp_path: Path) -> None:
+    """Keys are unique across kinds (`--target`, `moved`, `rotate` take no kind): a manifest
+    that gives one key to an AI and to a team is damaged, said with its line and column."""
+    path = tmp_path / "agents.manifest.yaml"
+    path.write_text(f"version: 1\nagents:\n  desk: {{id: {ID1}, name: x, direct_hash: '', "
+                    f"sip_uri: ''}}\nteams:\n  desk: {{id: {ID2}, name: y, direct_hash: '', "
+                    "sip_uri: ''}\n")
+    with pytest.raises(ManifestError) as caught:
+        manifests.read(path)
+    assert caught.value.message == f"{path}:5:3: key 'desk' is recorded twice"
+    assert caught.value.hint == "restore it from git; it is written by `voipbin-iac apply`"
