@@ -88,3 +88,14 @@ def test_protect_outlives_a_kill_whether_the_outcome_or_the_intent_recorded_it(
 def test_an_outcome_with_no_intent_is_not_protected(tmp_path: Path) -> None:
     recovery = log_of(tmp_path, outcome("bot", "done", res_id=ID))
     assert [b.protect for b in recovery.bound] == [False]
+
+
+def test_the_log_is_made_with_its_folders_and_names_the_files_applied(tmp_path: Path) -> None:
+    """`--manifest deploy/prod/agents.manifest.yaml` may name folders that do not exist yet;
+    the first line says which desired files the apply was made from, for a person reading it."""
+    path = tmp_path / "deploy" / "prod" / "agents.apply.jsonl"
+    log = applylog.ApplyLog(path)
+    log.begin(100.0, files=["agents.yaml", "prod.yaml"])
+    log.close()
+    first = json.loads(path.read_text().splitlines()[0])
+    assert first == {"event": "begin", "time": 100.0, "files": ["agents.yaml", "prod.yaml"]}
