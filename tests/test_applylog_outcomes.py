@@ -99,3 +99,60 @@ def test_the_log_is_made_with_its_folders_and_names_the_files_applied(tmp_path: 
     log.close()
     first = json.loads(path.read_text().splitlines()[0])
     assert first == {"event": "begin", "time": 100.0, "files": ["agents.yaml", "prod.yaml"]}
+
+
+ANOTHER = "0f0f0f0f-0000-4000-8000-000000000002"
+
+
+def written(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_what_the_executor_writes_is_what_recovery_reads(tmp_path: Path) -> None:
+    """Through `ApplyLog` itself: the kind, the reason, the protection and the verification
+    flag go into the lines, and a killed apply's recovery binds and looks for them as such."""
+    path = tmp_path / "agents.apply.jsonl"
+    log = applylog.ApplyLog(path)
+    log.begin(100.0)
+    log.intent("create", "team", "desk", "Desk", content="c-desk")
+    log.outcome("create", "team", "desk", "Desk", "done", ID, protect=True)
+    log.intent("create", "team", "lost", "Lost", content="c-lost")
+    log.outcome("create", "agent", "bot", "Bot", "failed", None, "POST /ais answered 500")
+    log.outcome("update", "agent", "kept", "Kept", "done", ANOTHER)
+    lines = written(path)
+    assert lines[-2]["reason"] == "POST /ais answered 500" and lines[-1]["reason"] == ""
+    recovery = applylog.read(path)  # no end line: the apply was killed
+    assert [(b.kind, b.key, b.protect) for b in recovery.bound] == [
+        ("team", "desk", True), ("agent", "kept", False)]
+    assert [(p.kind, p.key) for p in recovery.pending] == [("team", "lost")]
+    log.end([], verified=True)
+    assert written(path)[-1] == {"event": "end", "pending": [], "verified": True}
+    assert not applylog.read(path)
+
+
+class _FailingClose:
+    """A handle whose data cannot be saved when it is closed (a full disk, NFS)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_log_that_cannot_be_closed_is_reported_and_writes_nothing_more(tmp_path: Path) -> None:
+    handle = _FailingClose()
+    path = tmp_path / "agents.apply.jsonl"
+    log = applylog.ApplyLog(path, opener=lambda p: handle)  # type: ignore[arg-type,return-value]
+    log.begin(100.0)
+    log.close()
+    assert log.failure == f"cannot write the apply log {path}: No space left on device"
+    log.outcome("create", "agent", "bot", "Bot", "done", ID)  # after close: not written
+    assert len(handle.lines) == 1
