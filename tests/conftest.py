@@ -164,18 +164,21 @@ def agents_yaml(agents: dict[str, dict[str, Any]], *, defaults: dict[str, Any] |
     return yaml.safe_dump(doc, sort_keys=False) + extra
 
 
-class PostGate:
-    """WSGI middleware that answers the first `allow` POSTs to `/v1.0/ais` (creates) and holds
-    every later one until `release()`: a separate CLI process can then be killed, interrupted
-    or raced at an exact point, with no latency and no polling. A held POST is processed once
-    released, so a POST held when its client dies is a write committed with nobody to hear the
-    answer. Other requests (the account lock's) pass."""
+class HoldGate:
+    """WSGI middleware that answers the first `allow` requests of `method` to `path` (by
+    default the creates, `POST /v1.0/ais`) and holds every later one until `release()`: a
+    separate CLI process can then be killed, interrupted or raced at an exact point, with no
+    latency and no polling. A held POST is processed once released, so a POST held when its
+    client dies is a write committed with nobody to hear the answer. Other requests (the
+    account lock's) pass."""
 
-    def __init__(self, app: EmulatorApp, allow: int) -> None:
+    def __init__(self, app: EmulatorApp, allow: int, *, method: str = "POST",
+                 path: str = "/v1.0/ais") -> None:
         import threading
 
         self.app = app
         self.allow = allow
+        self.method, self.path = method, path
         self._lock = threading.Lock()
         self._seen = 0
         self._open = threading.Event()
@@ -186,7 +189,7 @@ class PostGate:
         return self.app.config
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"] == "/v1.0/ais":
+        if environ["REQUEST_METHOD"] == self.method and environ["PATH_INFO"] == self.path:
             with self._lock:
                 self._seen += 1
                 held = self._seen > self.allow
@@ -201,11 +204,11 @@ class PostGate:
 
 @dataclass
 class Process:
-    """An emulator behind a `PostGate`, for tests that run the CLI as a separate process and
+    """An emulator behind a `HoldGate`, for tests that run the CLI as a separate process and
     act on it mid-apply (kill it, interrupt it, race it)."""
 
     app: EmulatorApp
-    gate: PostGate
+    gate: HoldGate
     server: EmulatorServer
     store: Store
     workdir: Path
@@ -259,7 +262,7 @@ def gated(tmp_path: Path) -> Iterator[Callable[[int], Process]]:
         store = Store.open(tmp_path / f"emulator{len(made)}.sqlite3")
         store.ensure_accesskey(KEY)
         app = EmulatorApp(store, EmulatorConfig(rate_limit=None, auth_rate_limit=None))
-        gate = PostGate(app, allow)
+        gate = HoldGate(app, allow)
         server = EmulatorServer(gate).start()  # type: ignore[arg-type]
         made.append(Process(app, gate, server, store, tmp_path))
         return made[-1]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from voipbin_iac.run.executor import ExecOptions, Executor
 
 from .conftest import ENGINE_KEY, KEY, Stack, agents_yaml
 from .fakeapi import FakeApi
+from .waiting import spin
 
 MakeStack = Callable[..., Stack]
 
@@ -127,14 +127,6 @@ def test_a_429_without_a_rate_halves_the_ceiling_and_never_goes_below_one() -> N
         clock.advance(1.0)
         gate.throttled(1.0)
         assert gate.limit == limit
-
-
-def spin(until: Callable[[], bool], what: str) -> None:
-    """Wait (yielding, never sleeping) until the threads under test reach a state."""
-    deadline = time.monotonic() + 30
-    while not until():
-        assert time.monotonic() < deadline, f"never reached: {what}"
-        time.sleep(0)
 
 
 def test_the_gate_holds_callers_back_at_the_limit() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,42 +23,21 @@ from voipbin_iac.core.model import DesiredState
 from voipbin_iac.core.plan import PlanOptions
 from voipbin_iac.core.secret import Secret
 from voipbin_iac.desired.config import load
-from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
+from voipbin_iac.emulator import EmulatorServer, Store
 from voipbin_iac.run import workflow
 from voipbin_iac.state import lock
 
-from .conftest import ENGINE_KEY, KEY, MODEL, Stack, agents_yaml
+from .conftest import ENGINE_KEY, KEY, MODEL, HoldGate, Stack, agents_yaml
+from .waiting import spin
 
 ENV = {"OPENAI_API_KEY": ENGINE_KEY}
 
 
-class ListingGate:
-    """WSGI middleware that holds every `GET /v1.0/ais` until `release()`."""
-
-    def __init__(self, app: EmulatorApp) -> None:
-        self.app = app
-        self.holding = threading.Event()
-        self._open = threading.Event()
-
-    @property
-    def config(self) -> EmulatorConfig:
-        return self.app.config
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ["REQUEST_METHOD"] == "GET" and environ["PATH_INFO"] == "/v1.0/ais":
-            self.holding.set()
-            assert self._open.wait(60), "the test never released the listing"
-        return self.app(environ, start_response)
-
-    def release(self) -> None:
-        self._open.set()
-
-
 @pytest.fixture
-def gated(make_stack: Callable[..., Stack]) -> Iterator[tuple[Stack, ListingGate]]:
-    """A stack whose CLI talks to a second server: the same app behind a `ListingGate`."""
+def gated(make_stack: Callable[..., Stack]) -> Iterator[tuple[Stack, HoldGate]]:
+    """A stack whose CLI talks to a second server: the same app behind a `HoldGate`."""
     stack = make_stack()
-    gate = ListingGate(stack.app)
+    gate = HoldGate(stack.app, 0, method="GET")  # every listing of AIs is held
     server = EmulatorServer(gate).start()  # type: ignore[arg-type]
     stack.env["VOIPBIN_API_BASE_URL"] = server.base_url
     try:
@@ -67,13 +45,6 @@ def gated(make_stack: Callable[..., Stack]) -> Iterator[tuple[Stack, ListingGate
     finally:
         gate.release()
         server.stop()
-
-
-def spin(until: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while not until():
-        assert time.monotonic() < deadline, f"never reached: {what}\n{stacks()}"
-        time.sleep(0)
 
 
 def stacks() -> str:
@@ -89,7 +60,7 @@ def listing_threads(besides: frozenset[threading.Thread] = frozenset()) -> list[
 
 
 def test_the_listing_is_under_way_before_the_desired_files_are_read(
-        gated: tuple[Stack, ListingGate]) -> None:
+        gated: tuple[Stack, HoldGate]) -> None:
     stack, gate = gated
     path = stack.write("agents.yaml", agents_yaml({"bot": {}}))
 
@@ -109,7 +80,7 @@ def test_the_listing_is_under_way_before_the_desired_files_are_read(
 
 @pytest.mark.parametrize("command", ["plan", "apply"])
 def test_a_bad_desired_file_is_reported_without_waiting_for_the_listing(
-        gated: tuple[Stack, ListingGate], command: str) -> None:
+        gated: tuple[Stack, HoldGate], command: str) -> None:
     stack, gate = gated
     # The listing is held at the gate for the whole command: a command that waited for it
     # before reporting the bad file would still be running when the join below gives up.
@@ -137,7 +108,7 @@ def test_a_bad_desired_file_is_reported_without_waiting_for_the_listing(
     mine = listing_threads(earlier)  # this command's listing, still held at the gate
     assert mine and gate.holding.is_set(), "the listing had not reached the gate"
     gate.release()
-    spin(lambda: not any(t.is_alive() for t in mine), "the abandoned listing ended")
+    spin(lambda: not any(t.is_alive() for t in mine), "the abandoned listing ended", stacks)
     assert not (stack.workdir / "agents.manifest.yaml").exists()
 
 
@@ -187,4 +158,4 @@ def test_an_emulator_plan_with_a_bad_file_ends_cleanly(tmp_path: Path) -> None:
                     stdout=out, stderr=err, env={"NO_COLOR": "1"})
     assert code == 1 and "agents.bot.nme: unknown field" in err.getvalue()
     assert "Traceback" not in err.getvalue() and "unexpected error" not in err.getvalue()
-    spin(lambda: not listing_threads(earlier), "the abandoned listing ended")
+    spin(lambda: not listing_threads(earlier), "the abandoned listing ended", stacks)

@@ -24,7 +24,7 @@ import pytest
 from voipbin_iac.emulator import EmulatorApp, EmulatorConfig, EmulatorServer, Store
 from voipbin_iac.state.leaserecords import ANCHOR
 
-from .conftest import ENGINE_KEY, KEY, ROOT, agents_yaml
+from .conftest import ENGINE_KEY, KEY, ROOT, HoldGate, agents_yaml
 
 AGENTS = {f"agent-{i:02d}": {"name": f"Agent {i:02d}"} for i in range(20)}
 FAST = ("--lock-ttl", "3s", "--rate-limit", "0")
@@ -146,34 +146,11 @@ def test_two_machines_applying_at_once_never_duplicate(tmp_path: Path, seed: int
     assert contacts  # the first runs also raced to make the lease contact
 
 
-class KillGate:
-    """Holds the `allow + 1`-th create until released; everything else passes."""
-
-    def __init__(self, app: EmulatorApp, allow: int) -> None:
-        self.app, self.allow, self.seen = app, allow, 0
-        self.holding, self.open = threading.Event(), threading.Event()
-        self.lock = threading.Lock()
-
-    @property
-    def config(self) -> EmulatorConfig:
-        return self.app.config
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"] == "/v1.0/ais":
-            with self.lock:
-                self.seen += 1
-                held = self.seen > self.allow
-            if held:
-                self.holding.set()
-                self.open.wait(60)
-        return self.app(environ, start_response)
-
-
 def test_a_killed_holder_is_taken_over_after_the_ttl_not_before(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "emulator.sqlite3")
     store.ensure_accesskey(KEY)
     app = EmulatorApp(store, EmulatorConfig(rate_limit=None, auth_rate_limit=None))
-    gate = KillGate(app, allow=5)
+    gate = HoldGate(app, allow=5)  # the sixth create is held
     server = EmulatorServer(gate).start()  # type: ignore[arg-type]
     (workdir, _) = repository_copies(tmp_path, 0)
     try:
@@ -181,7 +158,7 @@ def test_a_killed_holder_is_taken_over_after_the_ttl_not_before(tmp_path: Path) 
         assert gate.holding.wait(60), holder.communicate()
         holder.send_signal(signal.SIGKILL)  # a lost CI runner: no release, no goodbye
         holder.wait(30)
-        gate.open.set()  # its create in flight commits, unanswered
+        gate.release()  # its create in flight commits, unanswered
         runs = {}
         for name, timeout in (("refused", "0"), ("impatient", "1s"), ("patient", "30s")):
             started = time.monotonic()
@@ -193,7 +170,7 @@ def test_a_killed_holder_is_taken_over_after_the_ttl_not_before(tmp_path: Path) 
             left = api.get("/contact_addresses", params={"type": "email"}).json()
         live = store.list_ais(store.customer_for_token(KEY, 0) or "", None, 1000)
     finally:
-        gate.open.set()
+        gate.release()
         server.stop()
         store.close()
     code, _, err, _ = runs["refused"]
