@@ -2,9 +2,10 @@
 started as soon as the connection is known.
 
 A plan at the platform's pace spends seconds waiting on the token bucket for its listing pages
-and as long again reading the desired files and the manifest; `EarlyRead` overlaps the two. Each
-kind is listed in its own thread (so a team listing does not wait for ten thousand AIs), and
-`live(manifest)` waits for them and completes the read exactly as `read_live` would: the owned
+and as long again reading the desired files and the manifest; `EarlyRead` overlaps the two. A
+background thread lists the kinds exactly as `read_live` does (`list_kinds`: at once, so a team
+listing does not wait for ten thousand AIs), and `live(manifest)` waits for it and completes the
+read as `read_live` would: the owned
 resources the listing missed are fetched by id, with the manifest that was read meanwhile. An
 error of the listing (a 401, no answer) is raised there, in the caller's thread, as the very
 exception `read_live` would have raised. A bad desired file must not wait for the listing: the
@@ -24,44 +25,34 @@ from typing import TypeVar
 from ..api.protocol import AiApi
 from ..core.kinds import KINDS, Kind
 from ..core.model import LiveResource, LiveState, Manifest
-from .livestate import complete
+from .livestate import complete, list_kinds
 
 T = TypeVar("T")
 
 
 class EarlyRead:
-    """The listing of every kind, under way in background threads."""
+    """The listing of every kind, under way in a background thread."""
 
     def __init__(self, api: AiApi, kinds: Iterable[Kind] = KINDS) -> None:
         self.api = api
         self.kinds = tuple(kinds)
-        self._results: dict[str, list[LiveResource] | BaseException] = {}
-        self._lock = threading.Lock()
+        self._result: dict[str, list[LiveResource]] | BaseException = {}
         self.abandoned = False
-        self._threads = [threading.Thread(target=self._list, args=(kind,), daemon=True,
-                                          name=f"list:{kind.name}") for kind in self.kinds]
-        for thread in self._threads:
-            thread.start()
+        self._thread = threading.Thread(target=self._list, daemon=True, name="list:kinds")
+        self._thread.start()
 
-    def _list(self, kind: Kind) -> None:
+    def _list(self) -> None:
         try:
-            result: list[LiveResource] | BaseException = self.api.list(kind)
+            self._result = list_kinds(self.api, self.kinds)
         except BaseException as exc:  # handed to the caller's thread by `live`
-            result = exc
-        with self._lock:
-            self._results[kind.name] = result
+            self._result = exc
 
     def live(self, manifest: Manifest) -> LiveState:
         """The live state, as `read_live(api, manifest)` would return it (or raise)."""
-        for thread in self._threads:
-            thread.join()
-        listings: dict[str, list[LiveResource]] = {}
-        for kind in self.kinds:  # the first kind's error first, as a sequential read has it
-            result = self._results[kind.name]
-            if isinstance(result, BaseException):
-                raise result
-            listings[kind.name] = result
-        return complete(self.api, listings, manifest, self.kinds)
+        self._thread.join()
+        if isinstance(self._result, BaseException):
+            raise self._result  # the first kind's error first, as `read_live` raises it
+        return complete(self.api, self._result, manifest, self.kinds)
 
     def abandon(self) -> None:
         """Nobody will ask for the result (the desired files were bad). Nothing is waited
@@ -69,7 +60,7 @@ class EarlyRead:
         self.abandoned = True
 
     def done(self) -> bool:
-        return not any(t.is_alive() for t in self._threads)
+        return not self._thread.is_alive()
 
 
 def while_listing(early: EarlyRead, read: Callable[[], T]) -> T:
